@@ -1,0 +1,1 @@
+"""Local Descope-compatible service: HTTP (Starlette/uvicorn) over SQLite."""
