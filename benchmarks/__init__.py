@@ -1,0 +1,1 @@
+"""AnonConsole benchmarks: scripts that print figures (not timed tests). Run all: `./dev bench`."""
