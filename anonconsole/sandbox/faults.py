@@ -1,0 +1,69 @@
+"""Fault knobs for demos, benchmarks and reliability tests: latency, errors, dropped connections.
+
+Errors are Descope-shaped 500s, never 503/52x: the SDK retries those for about 10 s, which would turn
+an injected fault into a long hang rather than an error the console must handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from enum import Enum
+
+from anonconsole.sandbox.errors import DescopeError
+
+
+class Fault(Enum):
+    """What to do with a request instead of serving it."""
+
+    ERROR = "error"
+    DROP = "drop"
+
+
+def server_error(message: str) -> DescopeError:
+    """A Descope-shaped 500 (code chosen here: the contract names none)."""
+    return DescopeError(500, "E010001", "Internal server error", message)
+
+
+def injected_error() -> DescopeError:
+    """The 500 answered for `--error-rate`, marked as injected so nobody hunts a real bug."""
+    return server_error("Injected fault (sandbox --error-rate)")
+
+
+@dataclass
+class Faults:
+    """Per-request fault settings.
+
+    Attributes:
+        latency_ms: delay added before every request (asyncio.sleep: the loop keeps serving others).
+        error_rate: probability of answering a Descope-shaped 500.
+        drop_rate: probability of closing the connection without any response.
+    """
+
+    latency_ms: int = 0
+    error_rate: float = 0.0
+    drop_rate: float = 0.0
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.latency_ms < 0:
+            raise ValueError("latency_ms must be >= 0")
+        for name in ("error_rate", "drop_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.latency_ms or self.error_rate or self.drop_rate)
+
+    async def apply(self) -> Fault | None:
+        """Wait the configured latency, then draw the fault for this request (None = serve it)."""
+        if self.latency_ms:
+            await asyncio.sleep(self.latency_ms / 1000)
+        if self.drop_rate and self.rng.random() < self.drop_rate:
+            return Fault.DROP
+        if self.error_rate and self.rng.random() < self.error_rate:
+            return Fault.ERROR
+        return None
