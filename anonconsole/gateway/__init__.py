@@ -1,0 +1,58 @@
+"""The one door to Descope: an async façade over the SDK's `DescopeClientAsync`.
+
+Only this package imports `descope`.
+
+- `Connection(project_id, base_url, management_key)`: frozen; the key never shows in `repr`/`str`.
+- `Gateway(connection, *, limits=DESCOPE_LIMITS, max_concurrency=8)`: async context manager; every
+  method is a coroutine returning records from `anonconsole.core.records` and raising only
+  `GatewayError` subclasses, whose `user_message` is plain words for a support engineer and whose
+  `detail` is technical; both are scrubbed of the key.
+- Pacing: requests are paced per rate-limit bucket so the console stays under Descope's documented
+  limits by itself; a 429 that happens anyway pauses the bucket for `Retry-After` and is retried a
+  bounded number of times before `RateLimited` is raised.
+- Paging: `iter_user_pages` yields the first page at once, then fetches the rest concurrently within
+  the limit.
+"""
+
+from anonconsole.core.records import UserFilter
+from anonconsole.gateway.client import Connection, ConnectionCheck, Gateway, UserPage
+from anonconsole.gateway.errors import (
+    AuthenticationFailed,
+    Conflict,
+    GatewayError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    TokenInvalid,
+    UnknownProject,
+    Unreachable,
+    map_error,
+    scrub,
+)
+from anonconsole.gateway.pacing import BucketPacer, Pacer, PacerStats
+
+__all__ = [
+    "AuthenticationFailed",
+    "BucketPacer",
+    "Conflict",
+    "Connection",
+    "ConnectionCheck",
+    "Gateway",
+    "GatewayError",
+    "InvalidInput",
+    "NotFound",
+    "Pacer",
+    "PacerStats",
+    "PermissionDenied",
+    "RateLimited",
+    "ServerError",
+    "TokenInvalid",
+    "UnknownProject",
+    "Unreachable",
+    "UserFilter",
+    "UserPage",
+    "map_error",
+    "scrub",
+]

@@ -1,0 +1,466 @@
+"""The gateway proper: `Connection` and `Gateway`, the async façade over `DescopeClientAsync`.
+
+Every method is a coroutine on the caller's event loop (the SDK's async client is native httpx), goes
+through the `Pacer` with the path the SDK call hits (so the right rate-limit bucket is counted), and
+raises only `GatewayError` subclasses. Results are records from `anonconsole.core.records`.
+
+User mutations take a *login id*, because that is what the SDK's granular calls take; deletions take
+user ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+from descope import DescopeClientAsync
+from descope.management.common import MgmtV1, Sort
+
+from anonconsole.core.rate_limits import DESCOPE_LIMITS, RateLimit
+from anonconsole.core.records import (
+    AuditEvent,
+    LoginRecord,
+    SessionSettings,
+    Tenant,
+    User,
+    UserFilter,
+)
+from anonconsole.gateway.errors import GatewayError, host_of, map_error
+from anonconsole.gateway.pacing import Pacer, PacerStats
+
+T = TypeVar("T")
+ProgressCallback = Callable[[int, int], None]
+
+# Reads are re-sent this many times after a dropped connection (never writes: they may have happened).
+READ_RETRIES = 2
+READ_RETRY_DELAY_SECONDS = 0.2
+HISTORY_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and as whom to connect. The key never appears in `repr`/`str`.
+
+    Attributes:
+        project_id: `P…` project id.
+        base_url: service root (`https://api.descope.com` or the sandbox URL), without a trailing slash.
+        management_key: the management key (secret).
+    """
+
+    project_id: str
+    base_url: str
+    management_key: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        # A trailing slash makes the SDK request `//v1/...` (descope-api.md §1.3).
+        object.__setattr__(self, "base_url", self.base_url.strip().rstrip("/"))
+
+    @property
+    def host(self) -> str:
+        return host_of(self.base_url)
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """One page of a user search, as `iter_user_pages` yields it.
+
+    Attributes:
+        index: 0-based page number (pages may arrive out of order after the first).
+        users: the page's users.
+        total: total matches the service reported with this page.
+    """
+
+    index: int
+    users: list[User]
+    total: int
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """What `Gateway.check` found: the license tier and how many (non-test) users the project has."""
+
+    host: str
+    project_id: str
+    rate_limit_tier: str
+    user_count: int
+
+
+def _search_kwargs(filters: UserFilter | None) -> dict[str, Any]:
+    """`search_all` keyword arguments for a filter; empty fields are not sent."""
+    f = filters or UserFilter()
+    kwargs: dict[str, Any] = {
+        "tenant_ids": list(f.tenant_ids),
+        "role_names": list(f.role_names),
+        "test_users_only": f.test_users == "only",
+        "with_test_user": f.test_users != "exclude",
+    }
+    optional = {
+        "statuses": list(f.statuses),
+        "login_ids": list(f.login_ids),
+        "emails": list(f.emails),
+        "phones": list(f.phones),
+        "user_ids": list(f.user_ids),
+        "text": f.text,
+        "sort": [Sort(name, desc) for name, desc in f.sort],
+    }
+    kwargs.update({name: value for name, value in optional.items() if value})
+    kwargs.update(f.time_range_ms())
+    return kwargs
+
+
+def _settings_kwargs(settings: SessionSettings) -> dict[str, Any]:
+    """`update_settings` keyword arguments; units as plain strings (the SDK's enum is not JSON-able)."""
+    kwargs: dict[str, Any] = {
+        "session_settings_enabled": settings.enabled,
+        "enable_inactivity": settings.enable_inactivity,
+        "JITDisabled": settings.jit_disabled,
+    }
+    if settings.auth_type:
+        kwargs["auth_type"] = settings.auth_type
+    lifetimes = {
+        "refresh_token_expiration": (
+            settings.refresh_token_expiration,
+            settings.refresh_token_expiration_unit,
+        ),
+        "session_token_expiration": (
+            settings.session_token_expiration,
+            settings.session_token_expiration_unit,
+        ),
+        "stepup_token_expiration": (settings.stepup_token_expiration, settings.stepup_token_expiration_unit),
+        "inactivity_time": (settings.inactivity_time, settings.inactivity_time_unit),
+    }
+    for name, (value, unit) in lifetimes.items():
+        if value and unit:
+            kwargs[name] = int(value)
+            kwargs[f"{name}_unit"] = str(unit)
+    return kwargs
+
+
+def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+async def _first_failure_cancels_rest(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run concurrently, results in order; the first failure cancels the others and is raised as is."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Gateway:
+    """Async façade over Descope's management API for the console.
+
+    Attributes:
+        connection: where it talks to.
+        stats: what the pacer did (requests, 429s, retries).
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        limits: Sequence[RateLimit] = DESCOPE_LIMITS,
+        max_concurrency: int = 8,
+        timeout_seconds: float = 30.0,
+        pacer: Pacer | None = None,
+    ) -> None:
+        self.connection = connection
+        self._pacer = pacer or Pacer(limits, max_concurrency=max_concurrency)
+        self._concurrency = max_concurrency
+        self._client = DescopeClientAsync(
+            project_id=connection.project_id,
+            management_key=connection.management_key,
+            base_url=connection.base_url,
+            timeout_seconds=timeout_seconds,
+        )
+        self._opened = False
+        self._open_lock = asyncio.Lock()
+
+    @property
+    def stats(self) -> PacerStats:
+        return self._pacer.stats
+
+    async def aclose(self) -> None:
+        """Close the SDK's HTTP connections."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Gateway:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _error(self, exc: BaseException) -> GatewayError:
+        key = self.connection.management_key
+        return map_error(exc, base_url=self.connection.base_url, secrets=(key,))
+
+    async def _ensure_open(self) -> None:
+        """Run the SDK's license handshake once, paced like any request (it hits the backend bucket)."""
+        if self._opened:
+            return
+        async with self._open_lock:
+            if not self._opened:
+                await self._pacer.run(MgmtV1.license_get_path, self._client.aopen)
+                self._opened = True
+
+    async def _call(self, path: str, call: Callable[[], Awaitable[T]], *, read: bool = False) -> T:
+        """One paced SDK call to `path`; failures become `GatewayError`s (scrubbed of the key)."""
+        try:
+            await self._ensure_open()
+            for attempt in range(READ_RETRIES + 1):
+                try:
+                    return await self._pacer.run(path, call)
+                except (httpx.RemoteProtocolError, httpx.ConnectError, httpx.ReadError):
+                    if not read or attempt == READ_RETRIES:
+                        raise
+                await asyncio.sleep(READ_RETRY_DELAY_SECONDS * (attempt + 1))
+            raise AssertionError("unreachable")  # pragma: no cover
+        except Exception as exc:  # every failure leaves as a GatewayError, by contract
+            raise self._error(exc) from None
+
+    @property
+    def _user(self) -> Any:
+        return self._client.mgmt.user
+
+    @property
+    def _tenant(self) -> Any:
+        return self._client.mgmt.tenant
+
+    # -- connection -------------------------------------------------------------------------------
+
+    async def license(self) -> dict[str, Any]:
+        """The project's license answer, e.g. `{"rateLimitTier": "tier2"}`."""
+        return await self._call(MgmtV1.license_get_path, self._client.mgmt.license.get, read=True)
+
+    async def check(self) -> ConnectionCheck:
+        """For "Test connection": license + a one-user search; raises the error that says what is wrong.
+
+        Unreachable (host), UnknownProject, AuthenticationFailed (key), PermissionDenied (the key
+        may not manage users) are the expected failures.
+        """
+        answer = await self.license()
+        _, total = await self.search_users(None, page=0, limit=1)
+        tier = str(answer.get("rateLimitTier", "")) if isinstance(answer, dict) else ""
+        return ConnectionCheck(self.connection.host, self.connection.project_id, tier, total)
+
+    # -- users: reading -------------------------------------------------------------------------
+
+    async def search_users(
+        self, filters: UserFilter | None = None, page: int = 0, limit: int = 100
+    ) -> tuple[list[User], int]:
+        """One page (0-based) of users matching `filters`, and the total number of matches."""
+        kwargs = _search_kwargs(filters)
+        answer = await self._call(
+            MgmtV1.users_search_path,
+            lambda: self._user.search_all(limit=limit, page=page, **kwargs),
+            read=True,
+        )
+        users = [User.from_api(u) for u in answer.get("users") or ()]
+        return users, int(answer.get("total", len(users)))
+
+    async def iter_user_pages(
+        self,
+        filters: UserFilter | None = None,
+        *,
+        page_size: int = 1000,
+        on_progress: ProgressCallback | None = None,
+    ) -> AsyncIterator[UserPage]:
+        """All matching users, page by page as pages arrive.
+
+        The first page comes first (it tells the total); the others are then fetched concurrently
+        within the rate limit and yielded in arrival order (`UserPage.index` says where each goes).
+        `on_progress(loaded, total)` is called after each page. Closing the iterator early cancels
+        the outstanding requests.
+        """
+        users, total = await self.search_users(filters, 0, page_size)
+        loaded = len(users)
+        if on_progress:
+            on_progress(loaded, total)
+        yield UserPage(0, users, total)
+        pending = list(range(1, math.ceil(total / page_size))) if page_size else []
+        if not pending:
+            return
+        results: asyncio.Queue[UserPage | BaseException] = asyncio.Queue()
+
+        async def worker() -> None:
+            while pending:
+                index = pending.pop(0)
+                try:
+                    page_users, page_total = await self.search_users(filters, index, page_size)
+                except GatewayError as exc:
+                    results.put_nowait(exc)
+                    return
+                results.put_nowait(UserPage(index, page_users, page_total))
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(self._concurrency, len(pending)))]
+        try:
+            for _ in range(len(pending)):
+                item = await results.get()
+                if isinstance(item, BaseException):
+                    raise item
+                loaded += len(item.users)
+                if on_progress:
+                    on_progress(loaded, max(total, item.total))
+                yield item
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def load_user(self, user_id: str) -> User:
+        answer = await self._call(
+            MgmtV1.user_load_path, lambda: self._user.load_by_user_id(user_id), read=True
+        )
+        return User.from_api(answer["user"])
+
+    async def load_user_by_login_id(self, login_id: str) -> User:
+        answer = await self._call(MgmtV1.user_load_path, lambda: self._user.load(login_id), read=True)
+        return User.from_api(answer["user"])
+
+    async def login_history(
+        self, user_ids: Sequence[str], *, batch_size: int = HISTORY_BATCH
+    ) -> list[LoginRecord]:
+        """Sign-in history of the users, `batch_size` ids per request, batches concurrently."""
+
+        async def batch(ids: list[str]) -> list[LoginRecord]:
+            answer = await self._call(MgmtV1.user_history_path, lambda: self._user.history(ids), read=True)
+            return [LoginRecord.from_api(r) for r in answer or ()]
+
+        batches = await _first_failure_cancels_rest(batch(ids) for ids in _chunks(user_ids, batch_size))
+        return [record for records in batches for record in records]
+
+    async def audit_search(
+        self,
+        *,
+        user_ids: Sequence[str] | None = None,
+        actions: Sequence[str] | None = None,
+        login_ids: Sequence[str] | None = None,
+        tenants: Sequence[str] | None = None,
+        text: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AuditEvent]:
+        """Audit-trail records (last 30 days at most, as Descope keeps them)."""
+
+        def search() -> Awaitable[dict[str, Any]]:
+            return self._client.mgmt.audit.search(
+                user_ids=list(user_ids) if user_ids is not None else None,
+                actions=list(actions) if actions is not None else None,
+                login_ids=list(login_ids) if login_ids is not None else None,
+                tenants=list(tenants) if tenants is not None else None,
+                text=text,
+                from_ts=since,
+                to_ts=until,
+            )
+
+        answer = await self._call(MgmtV1.audit_search, search, read=True)
+        return [AuditEvent.from_sdk(a) for a in answer.get("audits") or ()]
+
+    # -- users: changing --------------------------------------------------------------------------
+
+    async def _user_change(self, path: str, call: Callable[[], Awaitable[dict[str, Any]]]) -> User:
+        answer = await self._call(path, call)
+        return User.from_api(answer["user"])
+
+    async def add_tenant(self, login_id: str, tenant_id: str) -> User:
+        return await self._user_change(
+            MgmtV1.user_add_tenant_path, lambda: self._user.add_tenant(login_id, tenant_id)
+        )
+
+    async def remove_tenant(self, login_id: str, tenant_id: str) -> User:
+        return await self._user_change(
+            MgmtV1.user_remove_tenant_path, lambda: self._user.remove_tenant(login_id, tenant_id)
+        )
+
+    async def update_email(self, login_id: str, email: str) -> User:
+        """Set a *verified* email, failing with `Conflict` if it is another user's login id."""
+        return await self._user_change(
+            MgmtV1.user_update_email_path,
+            lambda: self._user.update_email(login_id, email, verified=True, fail_on_conflict=True),
+        )
+
+    async def update_phone(self, login_id: str, phone: str) -> User:
+        """Set a *verified* phone, failing with `Conflict` if it is another user's login id."""
+        return await self._user_change(
+            MgmtV1.user_update_phone_path,
+            lambda: self._user.update_phone(login_id, phone, verified=True, fail_on_conflict=True),
+        )
+
+    async def activate(self, login_id: str) -> User:
+        return await self._user_change(MgmtV1.user_update_status_path, lambda: self._user.activate(login_id))
+
+    async def deactivate(self, login_id: str) -> User:
+        return await self._user_change(
+            MgmtV1.user_update_status_path, lambda: self._user.deactivate(login_id)
+        )
+
+    async def delete_user(self, user_id: str) -> None:
+        await self._call(MgmtV1.user_delete_path, lambda: self._user.delete_by_user_id(user_id))
+
+    async def delete_users(self, user_ids: Sequence[str]) -> None:
+        """Delete these users in one `delete_batch` request (the caller chooses the batch size)."""
+        if not user_ids:
+            return
+        await self._call(MgmtV1.user_delete_batch_path, lambda: self._user.delete_batch(list(user_ids)))
+
+    # -- tenants ----------------------------------------------------------------------------------
+
+    async def create_tenant(self, name: str, tenant_id: str | None = None) -> str:
+        """Create a tenant; returns its id."""
+        answer = await self._call(MgmtV1.tenant_create_path, lambda: self._tenant.create(name, id=tenant_id))
+        return str(answer["id"])
+
+    async def load_tenant(self, tenant_id: str) -> Tenant:
+        answer = await self._call(MgmtV1.tenant_load_path, lambda: self._tenant.load(tenant_id), read=True)
+        return Tenant.from_api(answer)
+
+    async def load_all_tenants(self) -> list[Tenant]:
+        answer = await self._call(MgmtV1.tenant_load_all_path, self._tenant.load_all, read=True)
+        return [Tenant.from_api(t) for t in answer.get("tenants") or ()]
+
+    async def find_tenant_by_name(self, name: str) -> Tenant | None:
+        """The tenant with exactly this name (else case-insensitively), or None."""
+        answer = await self._call(
+            MgmtV1.tenant_search_all_path, lambda: self._tenant.search_all(names=[name]), read=True
+        )
+        tenants = [Tenant.from_api(t) for t in answer.get("tenants") or ()]
+        exact = [t for t in tenants if t.name == name]
+        folded = [t for t in tenants if t.name.casefold() == name.casefold()]
+        return (exact or folded or [None])[0]
+
+    async def load_tenant_settings(self, tenant_id: str) -> SessionSettings:
+        answer = await self._call(
+            MgmtV1.tenant_settings_path, lambda: self._tenant.load_settings(tenant_id), read=True
+        )
+        return SessionSettings.from_api(answer, tenant_id)
+
+    async def update_tenant_settings(self, tenant_id: str, settings: SessionSettings) -> SessionSettings:
+        """Write `settings` to the tenant and return what the service then reports.
+
+        The SDK always sends `selfProvisioningDomains` (and it overwrites), so the current list is
+        loaded first and sent back unchanged, as are `domains`; `settings`' own lists are ignored.
+        """
+        current = await self.load_tenant_settings(tenant_id)
+        kwargs = _settings_kwargs(settings)
+
+        def update() -> Awaitable[None]:
+            return self._tenant.update_settings(
+                tenant_id,
+                list(current.self_provisioning_domains),
+                domains=list(current.domains),
+                **kwargs,
+            )
+
+        await self._call(MgmtV1.tenant_settings_path, update)
+        return await self.load_tenant_settings(tenant_id)
