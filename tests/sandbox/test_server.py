@@ -1,0 +1,183 @@
+"""The sandbox's edge behaviour over real HTTP: routing errors, the management bearer, bodies, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+from descope import AuthException, DescopeClient
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from anonconsole.sandbox.server import build_app, create_context, hash_key
+
+if TYPE_CHECKING:
+    from conftest import RunningSandbox
+
+ERROR_KEYS = {"errorCode", "errorDescription", "errorMessage", "message"}
+
+
+def _descope_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, str]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == ERROR_KEYS
+    assert body["errorCode"].startswith("E")
+    assert len(body["errorCode"]) == 7
+    if code:
+        assert body["errorCode"] == code
+    return body
+
+
+def test_health_needs_no_auth(sandbox: RunningSandbox) -> None:
+    body = httpx.get(f"{sandbox.url}/_sandbox/health").json()
+    assert body["status"] == "ok"
+    assert body["projectId"] == sandbox.project_id
+    assert isinstance(body["users"], int)
+    assert body["version"]
+
+
+def test_unknown_path_is_descope_404(sandbox: RunningSandbox) -> None:
+    _descope_error(httpx.get(f"{sandbox.url}/v1/auth/nothing-here"), 404)
+
+
+def test_wrong_method_is_descope_405_with_allow(sandbox: RunningSandbox) -> None:
+    response = httpx.delete(f"{sandbox.url}/_sandbox/health")
+    _descope_error(response, 405)
+    assert "GET" in response.headers["allow"]
+
+
+def test_leading_double_slash_is_tolerated(sandbox: RunningSandbox) -> None:
+    client = DescopeClient(project_id=sandbox.project_id, base_url=sandbox.url + "/")
+    assert client.password.get_policy()["minLength"] >= 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer :"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer {project}"},
+        {"Authorization": "Bearer {project}:wrong-key"},
+        {"Authorization": "Bearer P2SomeOtherProject0000000000:{key}"},
+        {"Authorization": "Bearer {project}:{key}", "x-descope-project-id": "P2SomeOtherProject0000000000"},
+    ],
+    ids=["none", "empty", "basic", "project-only", "wrong-key", "wrong-project", "header-mismatch"],
+)
+def test_management_bearer_refused(sandbox: RunningSandbox, headers: dict[str, str]) -> None:
+    filled = {k: v.format(project=sandbox.project_id, key=sandbox.management_key) for k, v in headers.items()}
+    _descope_error(httpx.get(f"{sandbox.url}/_sandbox/outbox", headers=filled), 401)
+    _descope_error(httpx.post(f"{sandbox.url}/v1/mgmt/auth/signin", headers=filled, json={}), 401)
+
+
+def test_management_bearer_accepted_with_matching_header(sandbox: RunningSandbox) -> None:
+    headers = {**sandbox.mgmt_headers(), "x-descope-project-id": sandbox.project_id}
+    assert httpx.get(f"{sandbox.url}/_sandbox/outbox", headers=headers).status_code == 200
+
+
+def test_wrong_management_key_through_the_sdk(sandbox: RunningSandbox) -> None:
+    client = DescopeClient(project_id=sandbox.project_id, management_key="not-the-key", base_url=sandbox.url)
+    with pytest.raises(AuthException) as caught:
+        client.mgmt.jwt.sign_in("nobody@example.com")
+    assert caught.value.status_code == 401
+    assert json.loads(caught.value.error_message)["errorCode"] == "E011005"
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"{not json", "E011001"),
+        (b"[1, 2]", "E011001"),
+        (b'{"loginId": "a@b.c", "password": "x", "extra": 1}', "E011003"),
+        (b'{"loginId": 5, "password": "x"}', "E011003"),
+        (b'{"loginId": "a@b.c", "password": true}', "E011003"),
+        (b'{"password": "x"}', "E011002"),
+        (b"\xff\xfe", "E011001"),
+    ],
+    ids=["malformed", "array", "unknown-field", "int-for-string", "bool-for-string", "missing", "not-utf8"],
+)
+def test_bad_bodies_are_descope_400(sandbox: RunningSandbox, content: bytes, code: str) -> None:
+    response = httpx.post(
+        f"{sandbox.url}/v1/auth/password/signin",
+        content=content,
+        headers={"Authorization": f"Bearer {sandbox.project_id}", "Content-Type": "application/json"},
+    )
+    _descope_error(response, 400, code)
+
+
+def test_outbox_lists_and_clears(sandbox: RunningSandbox, sdk: DescopeClient) -> None:
+    sdk.password.sign_up("outbox-user@example.com", "Passw0rdOne")
+    sdk.password.send_reset("outbox-user@example.com")
+    headers = sandbox.mgmt_headers()
+    messages = httpx.get(
+        f"{sandbox.url}/_sandbox/outbox", params={"loginId": "outbox-user@example.com"}, headers=headers
+    ).json()["messages"]
+    assert messages[0]["to"] == "outbox-user@example.com"
+    assert set(messages[0]) >= {"id", "time", "channel", "to", "loginId", "subject", "body", "code"}
+    assert httpx.delete(f"{sandbox.url}/_sandbox/outbox", headers=headers).json() == {}
+    assert httpx.get(f"{sandbox.url}/_sandbox/outbox", headers=headers).json() == {"messages": []}
+    bad = httpx.get(f"{sandbox.url}/_sandbox/outbox", params={"limit": "many"}, headers=headers)
+    _descope_error(bad, 400)
+
+
+@pytest.mark.asyncio
+async def test_unexpected_error_is_descope_500_without_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = create_context(tmp_path / "s.db", "P2AnonConsoleSandbox00000000", hash_key("k"))
+    app = build_app(ctx)
+
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("secret internals")
+
+    app.router.routes.append(Route("/v1/auth/boom", boom))
+    transport = httpx.ASGITransport(app=app)
+    with caplog.at_level(logging.ERROR, logger="anonconsole.sandbox"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+            response = await client.get("/v1/auth/boom")
+    body = _descope_error(response, 500)
+    assert "secret internals" not in response.text
+    assert "Traceback" not in response.text
+    assert body["errorMessage"] == "Internal server error"
+    assert any("secret internals" in (r.exc_text or "") for r in caplog.records)
+    ctx.store.conn.close()
+
+
+def test_error_rate_answers_descope_500(start_sandbox: Callable[..., RunningSandbox]) -> None:
+    faulty = start_sandbox(error_rate=1.0)
+    client = faulty.client()
+    started = time.perf_counter()
+    with pytest.raises(AuthException) as caught:
+        client.password.get_policy()
+    assert time.perf_counter() - started < 2, "a retried status (503/52x) would take ~10 s"
+    assert caught.value.status_code == 500
+    assert "Injected fault" in json.loads(caught.value.error_message)["errorMessage"]
+    assert httpx.get(f"{faulty.url}/_sandbox/health").status_code == 200
+
+
+def test_drop_rate_closes_the_connection(start_sandbox: Callable[..., RunningSandbox]) -> None:
+    faulty = start_sandbox(drop_rate=1.0)
+    with pytest.raises(httpx.TransportError):
+        faulty.client().password.get_policy()
+    assert httpx.get(f"{faulty.url}/_sandbox/health").status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_latency_delays_without_blocking(start_sandbox: Callable[..., RunningSandbox]) -> None:
+    slow = start_sandbox(latency_ms=400)
+    url = f"{slow.url}/v1/auth/password/policy"
+    headers = {"Authorization": f"Bearer {slow.project_id}"}
+    async with httpx.AsyncClient() as client:
+        started = time.perf_counter()
+        responses = await asyncio.gather(*(client.get(url, headers=headers) for _ in range(6)))
+        elapsed = time.perf_counter() - started
+    assert all(r.status_code == 200 for r in responses)
+    assert 0.4 <= elapsed < 6 * 0.4, f"{elapsed:.2f} s: requests were served one after another"
