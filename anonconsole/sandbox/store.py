@@ -64,7 +64,7 @@ CREATE INDEX IF NOT EXISTS users_modified ON users(modified_ms);
 CREATE INDEX IF NOT EXISTS users_status ON users(status);
 CREATE INDEX IF NOT EXISTS users_email ON users(email COLLATE NOCASE);
 CREATE INDEX IF NOT EXISTS users_phone ON users(phone);
-CREATE INDEX IF NOT EXISTS users_test ON users(test);
+CREATE INDEX IF NOT EXISTS users_test_created ON users(test, created_ms);
 CREATE TABLE IF NOT EXISTS login_ids (
     login_id TEXT PRIMARY KEY COLLATE NOCASE,
     user_seq INTEGER NOT NULL
@@ -228,10 +228,12 @@ DEFAULT_TENANT_FIELDS: dict[str, Any] = {
 }
 
 
+ID_ALPHABET = string.ascii_letters + string.digits
+
+
 def new_id(rng: Random, prefix: str) -> str:
     """Descope-like id: one letter + 27 alphanumerics."""
-    alphabet = string.ascii_letters + string.digits
-    return prefix + "".join(rng.choice(alphabet) for _ in range(27))
+    return prefix + "".join(rng.choices(ID_ALPHABET, k=27))
 
 
 def tenant_not_found(tenant_id: str) -> errors.DescopeError:
@@ -442,6 +444,11 @@ class Store:
         self.clock = clock
         self.rng: Random = rng or secrets.SystemRandom()
         self._savepoints = itertools.count()
+        self._search_cache: dict[tuple[str, tuple[str, ...], int], list[int]] = {}
+        # A 200,000-user database is ~170 MB: a bigger page cache and memory-mapped reads keep full
+        # scans (free-text search, first page of a new query) in memory instead of re-reading pages.
+        conn.execute("PRAGMA cache_size = -131072")
+        conn.execute("PRAGMA mmap_size = 536870912")
         db.apply_schema(conn, _DDL)
         if self.meta_get("schema_version") is None:
             self.meta_set("schema_version", SCHEMA_VERSION)
@@ -789,13 +796,32 @@ class Store:
 
     def search_users(self, q: UserQuery) -> tuple[list[dict[str, Any]], int]:
         """One page of matching users (stable order) and the total number of matches."""
+        seqs = self._matching_seqs(q)
+        page = seqs[q.page * q.limit : (q.page + 1) * q.limit]
+        rows = {
+            r["seq"]: r for r in self.conn.execute(f"SELECT * FROM users WHERE seq IN ({_marks(page)})", page)
+        }
+        return self._rows_to_users(rows[s] for s in page if s in rows), len(seqs)
+
+    def _matching_seqs(self, q: UserQuery) -> list[int]:
+        """Ordered row ids of all matches, cached until the next write.
+
+        Paging a console through 200,000 users asks the same query 200 times; computing the ordered
+        match list once makes each later page a slice plus a primary-key fetch, whatever the filters.
+        `total_changes` moves on every write through this connection (the only writer), so a stale
+        list is never served.
+        """
         where, params = _where(q)
-        total = int(self.conn.execute(f"SELECT count(*) FROM users{where}", params).fetchone()[0])
-        rows = self.conn.execute(
-            f"SELECT * FROM users{where}{_order_by(q.sort)} LIMIT ? OFFSET ?",
-            [*params, q.limit, q.page * q.limit],
-        )
-        return self._rows_to_users(rows), total
+        sql = f"SELECT seq FROM users{where}{_order_by(q.sort)}"
+        key = (sql, tuple(json.dumps(p) for p in params), self.conn.total_changes)
+        cached = self._search_cache.get(key)
+        if cached is None:
+            cached = [r[0] for r in self.conn.execute(sql, params)]
+            self._search_cache = {k: v for k, v in self._search_cache.items() if k[2] == key[2]}
+            if len(self._search_cache) >= 8:
+                self._search_cache.pop(next(iter(self._search_cache)))
+            self._search_cache[key] = cached
+        return cached
 
     # ------------------------------------------------------------------ passwords
 
@@ -806,14 +832,16 @@ class Store:
         rec = self._record_by_id(user_id)
         return rec is not None and passwords.verify_password(password, rec["password_hash"])
 
-    def set_password(self, user_id: str, password: str, *, state: str = "active") -> None:
+    def set_password(
+        self, user_id: str, password: str, *, state: str = "active", at: float | None = None
+    ) -> None:
         """Store a new password hash (the caller validates the policy where Descope does)."""
         if state not in PASSWORD_STATES[1:]:
             raise ValueError(f"bad password state {state!r}")
         self._require(user_id)
         self.conn.execute(
             "UPDATE users SET password_hash = ?, password_state = ?, modified_ms = ? WHERE id = ?",
-            (passwords.hash_password(password), state, self._ms(None), user_id),
+            (passwords.hash_password(password), state, self._ms(at), user_id),
         )
 
     def expire_password(self, user_id: str) -> None:
