@@ -46,32 +46,76 @@ class AnonymousPolicy:
     grace_seconds: int = 0
 
 
+class Cause(StrEnum):
+    """Why a user got its kind; `Classification.reason` turns it into a sentence."""
+
+    VERIFIED = "verified"
+    NO_TENANT_SETUP = "no_tenant_setup"
+    UNVERIFIED_OUTSIDE = "unverified_outside"
+    VERIFIED_IN_TENANT = "verified_in_tenant"
+    IDENTIFYING = "identifying"
+    DISABLED = "disabled"
+    ANONYMOUS = "anonymous"
+
+
 @dataclass(frozen=True, slots=True)
 class Classification:
     """The verdict for one user at one moment.
 
+    The sentence (`reason`) is built only when asked for: tables classify 100k users and show a
+    handful of reasons.
+
     Attributes:
         kind: anonymous, regular or needs attention.
-        reason: why, in words a support engineer would use.
+        cause: why, as a code; `detail` names the thing found (an address, a name).
         last_active: epoch seconds of the last sign-in, else of creation (anonymous users only).
         active_since_sign_in: True when `last_active` is a sign-in, False when it is the creation.
         expires_at: epoch seconds when the refresh token can no longer be valid (plus grace),
             None when not anonymous or no lifetime is known.
         expired_for: seconds since `expires_at` (0 when not expired or unknown).
+        remaining: seconds until `expires_at` (0 when expired or unknown).
         age_seconds: seconds since `last_active` (anonymous users only).
     """
 
     kind: Kind
-    reason: str
+    cause: Cause
+    detail: str = ""
     last_active: int | None = None
     active_since_sign_in: bool = False
     expires_at: int | None = None
     expired_for: int = 0
+    remaining: int = 0
     age_seconds: int | None = None
 
     @property
     def expired(self) -> bool:
         return self.expired_for > 0
+
+    @property
+    def reason(self) -> str:
+        """Why, in words a support engineer would use."""
+        match self.cause:
+            case Cause.VERIFIED:
+                return f"Has a {self.detail}"
+            case Cause.NO_TENANT_SETUP:
+                return "No anonymous tenant is set up, and no verified email or phone"
+            case Cause.UNVERIFIED_OUTSIDE:
+                return "Not in the anonymous tenant, but has no verified email or phone"
+            case Cause.VERIFIED_IN_TENANT:
+                return f"Has a {self.detail} but is still in the anonymous tenant (conversion unfinished)"
+            case Cause.IDENTIFYING:
+                return f"In the anonymous tenant but {self.detail}"
+            case Cause.DISABLED:
+                return "Anonymous user is disabled"
+        base = "In the anonymous tenant, no verified email or phone"
+        if self.expires_at is None:
+            return f"{base}; lifetime unknown: the tenant has no custom session management"
+        since = "last sign-in" if self.active_since_sign_in else "creation (never signed in)"
+        if self.expired:
+            state = f"expired {format_duration(self.expired_for)} ago"
+        else:
+            state = f"expires in {format_duration(self.remaining)}"
+        return f"{base}; {state} (counted from {since})"
 
 
 def _verified_contact(user: User) -> str:
@@ -103,60 +147,49 @@ def _identifying_data(user: User) -> str:
 
 def classify(user: User, policy: AnonymousPolicy, *, last_sign_in: int | None, now: int) -> Classification:
     """Decide the kind of `user` at `now` (epoch seconds); `last_sign_in` comes from login history."""
-    in_tenant = bool(policy.tenant_id) and user.in_tenant(policy.tenant_id)
+    tenant = policy.tenant_id
+    in_tenant = bool(tenant) and any(t.tenant_id == tenant for t in user.tenants)
     verified = _verified_contact(user)
 
     if not in_tenant:
         if verified:
-            return Classification(Kind.REGULAR, f"Has a {verified}")
-        if not policy.tenant_id:
-            return Classification(
-                Kind.ATTENTION, "No anonymous tenant is set up, and no verified email or phone"
-            )
-        return Classification(
-            Kind.ATTENTION, "Not in the anonymous tenant, but has no verified email or phone"
-        )
+            return Classification(Kind.REGULAR, Cause.VERIFIED, verified)
+        if not tenant:
+            return Classification(Kind.ATTENTION, Cause.NO_TENANT_SETUP)
+        return Classification(Kind.ATTENTION, Cause.UNVERIFIED_OUTSIDE)
 
     if verified:
-        return Classification(
-            Kind.ATTENTION, f"Has a {verified} but is still in the anonymous tenant (conversion unfinished)"
-        )
+        return Classification(Kind.ATTENTION, Cause.VERIFIED_IN_TENANT, verified)
     identifying = _identifying_data(user)
     if identifying:
-        return Classification(Kind.ATTENTION, f"In the anonymous tenant but {identifying}")
+        return Classification(Kind.ATTENTION, Cause.IDENTIFYING, identifying)
     if user.status == "disabled":
-        return Classification(Kind.ATTENTION, "Anonymous user is disabled")
+        return Classification(Kind.ATTENTION, Cause.DISABLED)
     return _anonymous(user, policy, last_sign_in=last_sign_in, now=now)
 
 
 def _anonymous(user: User, policy: AnonymousPolicy, *, last_sign_in: int | None, now: int) -> Classification:
     signed_in = last_sign_in is not None and last_sign_in > 0
-    last_active = last_sign_in if signed_in else user.created_time
-    since = "last sign-in" if signed_in else "creation (never signed in)"
+    last_active = int(last_sign_in if signed_in else user.created_time)  # type: ignore[arg-type]
+    age = max(0, now - last_active)
     if policy.refresh_seconds is None:
         return Classification(
             Kind.ANONYMOUS,
-            "In the anonymous tenant, no verified email or phone; lifetime unknown: the tenant has no "
-            "custom session management",
+            Cause.ANONYMOUS,
             last_active=last_active,
             active_since_sign_in=signed_in,
-            age_seconds=max(0, now - last_active),
+            age_seconds=age,
         )
-    expires_at = int(last_active) + policy.refresh_seconds + policy.grace_seconds
-    expired_for = max(0, now - expires_at)
-    state = (
-        f"expired {format_duration(expired_for)} ago"
-        if expired_for
-        else (f"expires in {format_duration(expires_at - now)}")
-    )
+    expires_at = last_active + policy.refresh_seconds + policy.grace_seconds
     return Classification(
         Kind.ANONYMOUS,
-        f"In the anonymous tenant, no verified email or phone; {state} (counted from {since})",
+        Cause.ANONYMOUS,
         last_active=last_active,
         active_since_sign_in=signed_in,
         expires_at=expires_at,
-        expired_for=expired_for,
-        age_seconds=max(0, now - int(last_active)),
+        expired_for=max(0, now - expires_at),
+        remaining=max(0, expires_at - now),
+        age_seconds=age,
     )
 
 

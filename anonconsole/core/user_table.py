@@ -223,12 +223,16 @@ class UserTable:
         return classify(self._users[row], self.policy, last_sign_in=None if last == NONE else last, now=now)
 
     def _extend_haystack(self, users: Sequence[User]) -> None:
+        """Append search texts, growing capacity geometrically (and width when a text is longer)."""
         new = np.array([_searchable(u) for u in users], dtype=bytes)
+        size = len(self._users) - len(users)
+        needed = size + len(new)
         width = max(self._haystack.dtype.itemsize, new.dtype.itemsize)
-        merged = np.empty(len(self._haystack) + len(new), dtype=f"S{width}")
-        merged[: len(self._haystack)] = self._haystack
-        merged[len(self._haystack) :] = new
-        self._haystack = merged
+        if needed > len(self._haystack) or width > self._haystack.dtype.itemsize:
+            grown = np.zeros(max(needed, 2 * len(self._haystack), 1024), dtype=f"S{width}")
+            grown[:size] = self._haystack[:size]
+            self._haystack = grown
+        self._haystack[size:needed] = new
 
     def _set_haystack(self, row: int, value: bytes) -> None:
         if len(value) > self._haystack.dtype.itemsize:
@@ -319,7 +323,7 @@ class UserTable:
             keep &= is_expired if spec.expired else ~is_expired
         text = spec.text.strip().lower()
         if text and len(self._users):
-            keep &= np.strings.find(self._haystack, text.encode()) >= 0
+            keep &= np.strings.find(self._haystack[: len(self._users)], text.encode()) >= 0
         return keep
 
     def query(self, spec: TableFilter, sort: Column | None = None, descending: bool = False) -> Rows:
