@@ -11,12 +11,14 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -140,6 +142,10 @@ class _Server(uvicorn.Server):
             self._on_ready()
 
 
+def _already_stopping(signum: int, frame: FrameType | None) -> None:
+    """Signal handler for after uvicorn's graceful shutdown: nothing left to do."""
+
+
 def serve(args: argparse.Namespace) -> int:
     """Run the sandbox until SIGTERM/SIGINT."""
     from anonconsole.sandbox.server import build_app, create_context, hash_key
@@ -189,6 +195,10 @@ def serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         server_header=False,
     )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handlers it
+    # found: with these no-op handlers the process ends normally (exit 0, ready file removed).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _already_stopping)
     try:
         asyncio.run(_Server(config, on_ready).serve(sockets=[sock]))
     finally:

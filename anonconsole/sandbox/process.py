@@ -125,6 +125,20 @@ async def _key_accepted(url: str, project_id: str, management_key: str) -> bool:
     return response.status_code == 200
 
 
+def _pid_exited(pid: int) -> bool:
+    """Whether a process known only by pid (a reused sandbox) is gone; reaps it if it is our child."""
+    with contextlib.suppress(ChildProcessError):
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        return reaped != 0
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class SandboxProcess:
     """One sandbox child process (or a reused one started earlier).
 
@@ -271,13 +285,7 @@ class SandboxProcess:
     def _exited(self) -> bool:
         if self._popen is not None:
             return self._popen.poll() is not None
-        try:
-            os.kill(self.pid or 0, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return _pid_exited(self.pid or 0)
 
     def _kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
