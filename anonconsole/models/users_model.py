@@ -1,0 +1,212 @@
+"""Qt table model over a `UserTable`: a thin adapter that shows the rows of one index array.
+
+The table (core) does the filtering and sorting; this model only maps view rows to table rows, turns
+cells into roles, and tells attached views what changed without resetting them: pages that arrive
+are inserted (or, when sorted, laid out again with persistent indexes carried over), so scroll
+position and selection survive loading and refreshes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+from anonconsole.core.classify import Kind
+from anonconsole.core.user_table import Column, Rows, TableFilter, UserTable
+
+Index = QModelIndex | QPersistentModelIndex
+
+USER_ROLE = Qt.ItemDataRole.UserRole + 1  # the core.records.User of the row
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # a native value to sort or compare by
+TABLE_ROW_ROLE = Qt.ItemDataRole.UserRole + 3  # the row in the UserTable
+
+# Badge colours, readable on light and dark palettes.
+_VERIFIED = QColor("#2e9d4f")
+_EXPIRED = QColor("#d0433b")
+
+# Columns whose cell carries a verified/expired badge colour.
+_VERIFIED_COLUMNS = {Column.EMAIL: "verified_email", Column.PHONE: "verified_phone"}
+
+
+class UsersModel(QAbstractTableModel):
+    """One view's slice of the users table.
+
+    Attributes:
+        table: the shared UserTable (several models may show the same table).
+        columns: the columns this view shows, in order.
+        spec: the current filter.
+    """
+
+    def __init__(
+        self, table: UserTable, columns: Sequence[Column], spec: TableFilter | None = None, parent: Any = None
+    ) -> None:
+        super().__init__(parent)
+        self.table = table
+        self.columns = tuple(columns)
+        self.spec = spec or TableFilter()
+        self._sort: Column | None = None
+        self._descending = False
+        self._order: Rows = table.query(self.spec)
+
+    # ---- Qt model API ---------------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._order)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return self.columns[section].title
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return f"Sort by {self.columns[section].title.lower()}"
+        elif orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
+            return section + 1
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self._order)):
+            return None
+        row = int(self._order[index.row()])
+        column = self.columns[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.table.display(row, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, column)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._foreground(row, column)
+        if role == SORT_ROLE:
+            return self._sort_value(row, column)
+        if role == USER_ROLE:
+            return self.table.user(row)
+        if role == TABLE_ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return f"{column.title}: {self.table.display(row, column)}"
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort by a column (-1: table order). Cheap once the column's permutation is prepared."""
+        self._sort = self.columns[column] if 0 <= column < len(self.columns) else None
+        self._descending = order == Qt.SortOrder.DescendingOrder
+        self._relayout()
+
+    # ---- what the views call --------------------------------------------------------------------
+    @property
+    def sort_column(self) -> Column | None:
+        return self._sort
+
+    def set_filter(self, spec: TableFilter) -> None:
+        """Show the rows `spec` keeps; selection of rows still shown is kept."""
+        self.spec = spec
+        self._relayout()
+
+    def table_row(self, view_row: int) -> int:
+        return int(self._order[view_row])
+
+    def view_row(self, table_row: int) -> int | None:
+        """Where a table row is shown, None when filtered out."""
+        hits = np.flatnonzero(self._order == table_row)
+        return int(hits[0]) if len(hits) else None
+
+    def table_rows_appended(self, new_rows: range) -> None:
+        """Rows were added to the table (a page arrived): show those the filter keeps."""
+        if not len(new_rows):
+            return
+        if self._sort is None:
+            # Table order: new rows come after every shown row, so they are a plain append.
+            keep = self.table.mask(self.spec)[new_rows.start : new_rows.stop]
+            added = np.flatnonzero(keep) + new_rows.start
+            if len(added):
+                first = len(self._order)
+                self.beginInsertRows(QModelIndex(), first, first + len(added) - 1)
+                self._order = np.concatenate([self._order, added])
+                self.endInsertRows()
+            return
+        self._relayout()
+
+    def table_rows_changed(self, rows: Rows) -> None:
+        """Rows changed in place (last sign-ins, a refresh): they may now sort or filter differently."""
+        if not len(rows):
+            return
+        self._relayout()
+
+    def table_reset(self) -> None:
+        """The table was cleared or rebuilt (another connection)."""
+        self.beginResetModel()
+        self._order = self.table.query(self.spec, self._sort, self._descending)
+        self.endResetModel()
+
+    # ---- internals ------------------------------------------------------------------------------
+    def _relayout(self) -> None:
+        """Recompute the index array; carry persistent indexes (selection, current) across."""
+        new_order = self.table.query(self.spec, self._sort, self._descending)
+        if np.array_equal(new_order, self._order):
+            changed = len(self._order) > 0
+            if changed:
+                self.dataChanged.emit(
+                    self.index(0, 0), self.index(len(self._order) - 1, len(self.columns) - 1)
+                )
+            return
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        if persistent:
+            where = np.full(len(self.table), -1, dtype=np.int64)
+            where[new_order] = np.arange(len(new_order))
+            old_rows = [int(self._order[p.row()]) for p in persistent]
+            moved = [
+                self.createIndex(int(where[t]), p.column()) if where[t] >= 0 else QModelIndex()
+                for p, t in zip(persistent, old_rows, strict=True)
+            ]
+            self._order = new_order
+            self.changePersistentIndexList(persistent, moved)
+        else:
+            self._order = new_order
+        self.layoutChanged.emit()
+
+    def _tooltip(self, row: int, column: Column) -> str | None:
+        user = self.table.user(row)
+        if column in _VERIFIED_COLUMNS and self.table.display(row, column):
+            verified = getattr(user, _VERIFIED_COLUMNS[column])
+            return "Verified" if verified else "Not verified"
+        if column in (Column.KIND, Column.REASON, Column.EXPIRES):
+            return self.table.classification(row).reason
+        text = self.table.display(row, column)
+        return text if len(text) > 40 else None
+
+    def _foreground(self, row: int, column: Column) -> QBrush | None:
+        if column in _VERIFIED_COLUMNS:
+            if getattr(self.table.user(row), _VERIFIED_COLUMNS[column]):
+                return QBrush(_VERIFIED)
+            return None
+        if column in (Column.EXPIRES, Column.KIND) and self.table.expired(row):
+            return QBrush(_EXPIRED)
+        if column == Column.STATUS and self.table.user(row).status == "disabled":
+            return QApplication.palette().brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+        return None
+
+    def _sort_value(self, row: int, column: Column) -> Any:
+        user = self.table.user(row)
+        match column:
+            case Column.CREATED:
+                return user.created_time
+            case Column.LAST_SIGN_IN:
+                return self.table.last_sign_in(row) or 0
+            case Column.EXPIRES:
+                return self.table.classification(row).expires_at or 0
+            case Column.KIND:
+                return list(Kind).index(self.table.kind(row))
+        return self.table.display(row, column).lower()
