@@ -97,7 +97,9 @@ def _token_response(
     refresh = ctx.tokens.mint_refresh(
         user, amr=amr, refresh_seconds=refresh_seconds or default_refresh, extra=extra
     )
-    session = ctx.tokens.mint_session(user, refresh.claims, session_seconds=session_seconds, dct=dct)
+    session = ctx.tokens.mint_session(
+        user, refresh.claims, session_seconds=session_seconds, dct=dct, iat=refresh.claims["iat"]
+    )
     return JSONResponse(ctx.tokens.response(session, refresh, user=user, first_seen=first_seen))
 
 
@@ -604,7 +606,9 @@ async def mgmt_anonymous(request: Request) -> Response:
         extra=extra,
         subject=subject,
     )
-    session = ctx.tokens.mint_session(None, refresh_token.claims, session_seconds=DEFAULT_SESSION_SECONDS)
+    session = ctx.tokens.mint_session(
+        None, refresh_token.claims, session_seconds=DEFAULT_SESSION_SECONDS, iat=refresh_token.claims["iat"]
+    )
     return JSONResponse(ctx.tokens.response(session, refresh_token, user=None, first_seen=True))
 
 

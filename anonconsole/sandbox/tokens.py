@@ -186,9 +186,14 @@ class TokenIssuer:
         *,
         session_seconds: int,
         dct: str | None = None,
+        iat: int | None = None,
     ) -> Minted:
-        """A session token (drn DS) bound to a refresh token's claims; never outlives it."""
-        iat = self._issued_at(user["userId"] if user else None)
+        """A session token (drn DS) bound to a refresh token's claims; never outlives it.
+
+        `iat`: pass the refresh token's when both are minted together, so the pair shares one instant.
+        """
+        if iat is None:
+            iat = self._issued_at(user["userId"] if user else None)
         claims = {k: v for k, v in refresh.items() if k not in ("drn", "exp", "iat", "jti")}
         if user:
             claims.update(_authorization_claims(user))
@@ -234,15 +239,18 @@ class TokenIssuer:
         user: dict[str, Any] | None,
         first_seen: bool,
     ) -> dict[str, Any]:
-        """The JWT response body (descope-api.md §2.4.5; cookie values as in the KB sample)."""
-        now = math.floor(self._clock())
+        """The JWT response body (descope-api.md §2.4.5; cookie values as in the KB sample).
+
+        cookieMaxAge counts from the session token's `iat` (just minted): refresh lifetime - 1 s for
+        a fresh pair, as in the KB sample (31449599 for 52 weeks), and what is left after a refresh.
+        """
         refresh_exp = int(refresh.claims["exp"])
         return {
             "sessionJwt": session.jwt,
             "refreshJwt": refresh.jwt,
             "cookieDomain": "",
             "cookiePath": "/",
-            "cookieMaxAge": max(0, refresh_exp - now - 1),
+            "cookieMaxAge": max(0, refresh_exp - int(session.claims["iat"]) - 1),
             "cookieExpiration": refresh_exp,
             "user": user if user is not None else {},
             "firstSeen": first_seen,
