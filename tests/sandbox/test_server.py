@@ -181,3 +181,15 @@ async def test_latency_delays_without_blocking(start_sandbox: Callable[..., Runn
         elapsed = time.perf_counter() - started
     assert all(r.status_code == 200 for r in responses)
     assert 0.4 <= elapsed < 6 * 0.4, f"{elapsed:.2f} s: requests were served one after another"
+
+
+def test_no_key_or_password_in_files(sandbox: RunningSandbox, sdk: DescopeClient) -> None:
+    password = "Cl3arTextNeverStored"
+    sdk.password.sign_up(f"files-{sandbox.project_id[-4:]}@example.com", password)
+    sdk.password.sign_in(f"files-{sandbox.project_id[-4:]}@example.com", password)
+    files = [p for p in sandbox.db.parent.iterdir() if p.is_file()]
+    assert any(p.name == "sandbox.log" for p in files)
+    for path in files:
+        content = path.read_bytes()
+        assert sandbox.management_key.encode() not in content, path
+        assert password.encode() not in content, path
