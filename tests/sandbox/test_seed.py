@@ -1,0 +1,92 @@
+"""Demo and bulk seeds: kinds, determinism, idempotence, timing (printed, not asserted)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from anonconsole.sandbox import db, seed
+from anonconsole.sandbox.store import Store, UserQuery
+
+NOW = 1_764_000_000.0
+
+
+def _store(path: Path) -> Store:
+    return Store(db.connect(path), "P2Seed")
+
+
+def _all(store: Store) -> list[dict[str, object]]:
+    users, _ = store.search_users(UserQuery(with_test_user=True, limit=10_000))
+    return users
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    store = _store(tmp_path_factory.mktemp("demo") / "d.db")
+    started = time.perf_counter()
+    seed.seed_demo(store, now=NOW)
+    print(f"seed_demo: {time.perf_counter() - started:.1f} s")  # noqa: T201 - figure for the report
+    return store
+
+
+def test_demo_counts_per_kind(demo: Store) -> None:
+    anon = demo.tenant_by_name(seed.ANON_TENANT)
+    assert anon is not None
+    total = sum(seed.DEMO_COUNTS.values())
+    assert demo.user_count() == total
+    in_anon = demo.search_users(UserQuery(tenant_ids=[anon["id"]]))[1]
+    anonymous = sum(v for k, v in seed.DEMO_COUNTS.items() if k.startswith("anonymous"))
+    attention = sum(v for k, v in seed.DEMO_COUNTS.items() if k.startswith("attention"))
+    assert in_anon == anonymous + attention
+    assert demo.search_users(UserQuery(test_users_only=True))[1] == seed.DEMO_COUNTS["test"]
+    settings = demo.tenant_settings(anon["id"])
+    assert settings is not None
+    assert settings["enabled"] is True
+    assert (settings["refreshTokenExpiration"], settings["refreshTokenExpirationUnit"]) == (52, "weeks")
+
+
+def test_demo_has_every_age_and_conversions(demo: Store) -> None:
+    anon = demo.tenant_by_name(seed.ANON_TENANT)["id"]  # type: ignore[index]
+    users = _all(demo)
+    members = [u for u in users if any(t["tenantId"] == anon for t in u["userTenants"])]  # type: ignore[union-attr]
+    last = {h["userId"]: h["loginTime"] for h in demo.history([u["userId"] for u in members])}  # type: ignore[misc]
+    ages = [(NOW - t) / seed.DAY for t in last.values()]
+    lifetime = seed.ANON_LIFETIME / seed.DAY
+    assert any(a < 2 for a in ages)
+    assert any(lifetime - 30 < a < lifetime for a in ages)
+    assert any(a > lifetime + 30 for a in ages)
+    converted = [
+        u
+        for u in users
+        if not u["userTenants"] and u["verifiedEmail"] and "@example." in str(u["email"]) and u["password"]
+    ]
+    assert len(converted) >= seed.DEMO_COUNTS["converted"] * 0.6
+    statuses = {u["status"] for u in users}
+    assert {"enabled", "disabled", "invited"} <= statuses
+
+
+def test_demo_is_deterministic_and_idempotent(demo: Store, tmp_path: Path) -> None:
+    other = _store(tmp_path / "again.db")
+    seed.seed_demo(other, now=NOW)
+    assert _all(other) == _all(demo)
+    assert seed.seed_demo(other, now=NOW) == {}
+    assert other.user_count() == demo.user_count()
+
+
+def test_bulk_mix_and_timing(tmp_path: Path) -> None:
+    store = _store(tmp_path / "bulk.db")
+    started = time.perf_counter()
+    counts = seed.seed_bulk(store, 20_000, now=NOW)
+    print(f"seed_bulk(20000): {time.perf_counter() - started:.1f} s")  # noqa: T201 - figure for the report
+    assert sum(counts.values()) == store.user_count() == 20_000
+    assert counts["anonymous"] > counts["regular"] > counts["attention"]
+    anon = store.tenant_by_name(seed.ANON_TENANT)["id"]  # type: ignore[index]
+    started = time.perf_counter()
+    page, total = store.search_users(UserQuery(tenant_ids=[anon], limit=1000, page=3))
+    print(f"1000-user page: {(time.perf_counter() - started) * 1000:.0f} ms")  # noqa: T201
+    assert len(page) == 1000
+    assert total == counts["anonymous"] + counts["attention"]
+    assert not store.check_password(page[0]["userId"], seed.DEFAULT_ANON_PASSWORD)
+    assert seed.seed_bulk(store, 10, now=NOW) == {}
