@@ -1,0 +1,295 @@
+"""The GUI's bootstrap: QApplication on a qasync loop, the built-in sandbox as a child process, clean exit.
+
+Nothing here blocks the UI thread: keyring calls run in a worker thread, the sandbox starts as an
+asyncio subprocess and is health-checked over HTTP, and the Descope SDK is the async client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import logging.handlers
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QMessageLogContext, Qt, QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
+from PySide6.QtWidgets import QApplication
+
+import anonconsole
+from anonconsole import messages, paths, secrets
+from anonconsole.gateway import Connection, Gateway
+from anonconsole.sandbox.process import SandboxError, SandboxOptions, SandboxProcess
+from anonconsole.views.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+DEMO_PROFILE = "Sandbox (demo)"
+ICON_PATH = Path(__file__).resolve().parent.parent / "resources" / "anonconsole.svg"
+SCREENSHOT_SIZE = (1100, 700)
+# How long --screenshot waits for the sandbox (a first start seeds the demo data) and the overview.
+SCREENSHOT_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class GuiOptions:
+    """What `anonconsole gui` was asked for."""
+
+    sandbox_db: Path | None = None
+    screenshot: Path | None = None
+    color_scheme: str = "system"  # "system" | "light" | "dark"
+
+
+# -- the sandbox ------------------------------------------------------------------------------------
+
+
+def demo_sandbox_options(db: Path | None = None) -> SandboxOptions:
+    """The built-in sandbox: demo data, Descope's rate limits, state kept in the user data dir."""
+    return SandboxOptions(db=db or paths.sandbox_db(), demo=True, rate_limits="descope")
+
+
+class SandboxBootstrap:
+    """Reuses a healthy sandbox already serving the same database, else starts one as a child.
+
+    Only a child started here is stopped by `astop`: a reused sandbox belongs to whoever started
+    it (another console, or `anonconsole sandbox serve`).
+
+    Attributes:
+        process: the sandbox in use, once `areuse` or `astart` succeeded.
+        started_here: whether `process` is our child (and so ours to stop).
+    """
+
+    def __init__(self, options: SandboxOptions, state_file: Path) -> None:
+        self.options = options
+        self.state_file = state_file
+        self.process: SandboxProcess | None = None
+        self.started_here = False
+
+    async def areuse(self, key: str) -> str | None:
+        """URL of a running sandbox for our database, or None when there is none."""
+        process = await SandboxProcess.areuse(self.state_file, self.options, key)
+        if process is None:
+            return None
+        self.process, self.started_here = process, False
+        return process.url
+
+    async def astart(self, key: str) -> str:
+        """Start our own child (free port, health-checked) and return its URL."""
+        self.process = SandboxProcess(self.options, key, state_file=self.state_file)
+        self.started_here = True
+        return await self.process.astart()
+
+    async def astop(self) -> None:
+        """Stop the child we started; leave a reused sandbox running."""
+        process, self.process = self.process, None
+        if process is not None and self.started_here:
+            await process.astop()
+
+
+async def ademo_key() -> str:
+    """The built-in profile's key from the keyring (created once), else one for this run only."""
+    try:
+        return await asyncio.to_thread(secrets.get_or_create_key, DEMO_PROFILE)
+    except secrets.KeyringUnavailable as exc:
+        messages.warning(f"{exc.user_message} Meanwhile the sandbox uses a key kept in memory for this run.")
+        return secrets.new_key()
+
+
+async def astart_demo(window: MainWindow, bootstrap: SandboxBootstrap) -> None:
+    """Get the key, reuse or start the sandbox, and hand the connection to the window."""
+    window.set_connecting(DEMO_PROFILE, "Connecting to sandbox…")
+    key = await ademo_key()
+    messages.register_secret(key)
+    try:
+        # areuse only accepts a sandbox that takes our key (one started by another run with the
+        # same keyring entry, or by `anonconsole sandbox serve` given that key); else a child of ours.
+        url = await bootstrap.areuse(key)
+        if url is None:
+            window.set_connecting(DEMO_PROFILE, "Starting the sandbox (the first start seeds demo data)…")
+            url = await bootstrap.astart(key)
+        else:
+            messages.info(f"Using the sandbox already running at {url}.")
+    except (OSError, SandboxError) as exc:
+        log.error("The sandbox did not start: %s", exc)
+        first_line = messages.scrub(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
+        window.set_connection_failed(
+            DEMO_PROFILE, f"{first_line} Details in {bootstrap.options.db.parent / 'sandbox.log'}."
+        )
+        return
+    window.set_connection(DEMO_PROFILE, Gateway(Connection(bootstrap.options.project_id, url, key)))
+
+
+# -- the application --------------------------------------------------------------------------------
+
+
+def dark_palette() -> QPalette:
+    """A dark Fusion palette, for when the OS (or --color-scheme) asks for dark."""
+    palette = QPalette()
+    colors = {
+        QPalette.ColorRole.Window: QColor(45, 45, 48),
+        QPalette.ColorRole.WindowText: QColor(230, 230, 230),
+        QPalette.ColorRole.Base: QColor(30, 30, 32),
+        QPalette.ColorRole.AlternateBase: QColor(40, 40, 44),
+        QPalette.ColorRole.ToolTipBase: QColor(60, 60, 64),
+        QPalette.ColorRole.ToolTipText: QColor(230, 230, 230),
+        QPalette.ColorRole.PlaceholderText: QColor(140, 140, 140),
+        QPalette.ColorRole.Text: QColor(230, 230, 230),
+        QPalette.ColorRole.Button: QColor(53, 53, 56),
+        QPalette.ColorRole.ButtonText: QColor(230, 230, 230),
+        QPalette.ColorRole.BrightText: QColor(255, 80, 80),
+        QPalette.ColorRole.Link: QColor(100, 160, 255),
+        QPalette.ColorRole.Highlight: QColor(42, 130, 218),
+        QPalette.ColorRole.HighlightedText: QColor(255, 255, 255),
+    }
+    for role, color in colors.items():
+        palette.setColor(role, color)
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(120, 120, 120))
+    return palette
+
+
+def apply_color_scheme(app: QApplication, choice: str = "system") -> None:
+    """Light or dark palette: as asked, or following the OS (QStyleHints.colorScheme)."""
+    system_dark = app.styleHints().colorScheme() == Qt.ColorScheme.Dark
+    dark = system_dark if choice == "system" else choice == "dark"
+    app.setPalette(dark_palette() if dark else app.style().standardPalette())
+
+
+def create_application(color_scheme: str = "system") -> QApplication:
+    """The QApplication (or the existing one, in tests) with names, icon, Fusion and palette."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("AnonConsole")
+    app.setApplicationDisplayName("AnonConsole")
+    app.setOrganizationName("AnonConsole")
+    app.setApplicationVersion(anonconsole.__version__)
+    QGuiApplication.setDesktopFileName("anonconsole")
+    if ICON_PATH.exists():
+        app.setWindowIcon(QIcon(str(ICON_PATH)))
+    app.setStyle("Fusion")
+    apply_color_scheme(app, color_scheme)
+    if color_scheme == "system":
+        app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_color_scheme(app))
+    # The loop must outlive the window: closing it stops the sandbox before the app exits.
+    app.setQuitOnLastWindowClosed(False)
+    return app
+
+
+def setup_logging() -> Path:
+    """A rotating log file in the user log dir, scrubbed of registered secrets; warnings to stderr."""
+    path = paths.log_dir() / "anonconsole.log"
+    to_file = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    to_file.setFormatter(messages.ScrubFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_stderr = logging.StreamHandler()
+    to_stderr.setLevel(logging.WARNING)
+    to_stderr.setFormatter(messages.ScrubFormatter("anonconsole: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    root.addHandler(to_file)
+    root.addHandler(to_stderr)
+    qInstallMessageHandler(_qt_message)
+    return path
+
+
+# Qt messages that say nothing to a user (the offscreen platform used for screenshots).
+_QUIET_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+_QT_LEVELS = {
+    QtMsgType.QtDebugMsg: logging.DEBUG,
+    QtMsgType.QtInfoMsg: logging.INFO,
+    QtMsgType.QtWarningMsg: logging.WARNING,
+    QtMsgType.QtCriticalMsg: logging.ERROR,
+    QtMsgType.QtFatalMsg: logging.CRITICAL,
+}
+
+
+def _qt_message(mode: QtMsgType, _context: QMessageLogContext, message: str) -> None:
+    """Qt's own warnings go to our (scrubbed) log like everything else."""
+    level = logging.DEBUG if message in _QUIET_QT_MESSAGES else _QT_LEVELS.get(mode, logging.WARNING)
+    logging.getLogger("qt").log(level, "%s", message)
+
+
+def _on_signals(callback: Callable[[], None]) -> None:
+    """Ctrl+C / SIGTERM close the window cleanly (stopping the sandbox) instead of killing us."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, callback)
+
+
+async def _wait_loaded(window: MainWindow) -> bool:
+    """True once the overview is loaded, False if the connection failed."""
+    done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def finish(result: bool) -> None:
+        if not done.done():
+            done.set_result(result)
+
+    window.overview_loaded.connect(lambda: finish(True))
+    window.overview_failed.connect(lambda _text: finish(False))
+    window.connection_changed.connect(lambda gateway: gateway is None and finish(False))
+    return await done
+
+
+async def ascreenshot(window: MainWindow, path: Path) -> int:
+    """Wait until connected and loaded, render the window to `path` (PNG); 0 when it showed data."""
+    try:
+        loaded = await asyncio.wait_for(_wait_loaded(window), SCREENSHOT_TIMEOUT)
+    except TimeoutError:
+        loaded = False
+    await asyncio.sleep(0.2)  # let the status bar and layouts settle after the last update
+    if not window.grab().save(str(path), "PNG"):
+        messages.error(f"Could not write the screenshot to {path}.")
+        return 1
+    return 0 if loaded else 1
+
+
+async def amain(app: QApplication, window: MainWindow, options: GuiOptions) -> int:
+    """Show the window at once, connect in the background, and clean up when it closes."""
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: messages.asyncio_exception_handler(_loop, context))
+    quit_event = asyncio.Event()
+    app.aboutToQuit.connect(quit_event.set)
+    window.closed.connect(quit_event.set)
+    _on_signals(window.close)
+    window.show()
+
+    db = options.sandbox_db
+    bootstrap = SandboxBootstrap(demo_sandbox_options(db), paths.sandbox_state_file(db))
+    connect = asyncio.create_task(astart_demo(window, bootstrap))
+    result = 0
+    try:
+        if options.screenshot is None:
+            await quit_event.wait()
+        else:
+            result = await ascreenshot(window, options.screenshot)
+    finally:
+        connect.cancel()
+        await asyncio.gather(connect, return_exceptions=True)
+        if window.gateway is not None:
+            await window.gateway.aclose()
+        await bootstrap.astop()
+        window.close()
+    return result
+
+
+def run_gui(options: GuiOptions | None = None) -> int:
+    """`anonconsole gui`: run the console until its window closes; the process exit code."""
+    options = options or GuiOptions()
+    log_path = setup_logging()
+    log.info("AnonConsole %s starting; log at %s", anonconsole.__version__, log_path)
+    app = create_application(options.color_scheme)
+    window = MainWindow(DEMO_PROFILE)
+    if options.screenshot is not None:
+        window.resize(*SCREENSHOT_SIZE)
+    previous_hook = sys.excepthook
+    sys.excepthook = messages.excepthook
+    try:
+        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+            return runner.run(amain(app, window, options))
+    finally:
+        sys.excepthook = previous_hook

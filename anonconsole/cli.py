@@ -1,0 +1,100 @@
+"""`anonconsole`: the console (GUI) by default; `anonconsole sandbox …` for the local sandbox.
+
+Qt and the sandbox's server stack are imported only by the command that needs them, so
+`anonconsole --version` and `anonconsole sandbox …` start fast and work on machines without a display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import anonconsole
+
+PROG = "anonconsole"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser; `sandbox`'s own options are parsed by anonconsole.sandbox.cli."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A console for the lifecycle of anonymous users in a Descope project.",
+        epilog="Without a command, opens the console (same as `anonconsole gui`).",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {anonconsole.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{gui,sandbox}")
+    gui = commands.add_parser("gui", help="open the console (the default)")
+    gui.add_argument(
+        "--sandbox-db",
+        type=Path,
+        metavar="PATH",
+        help="SQLite file of the built-in sandbox (default: in the user data directory)",
+    )
+    gui.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="PATH",
+        help="render the window offscreen once connected and loaded, save it as PNG and exit",
+    )
+    gui.add_argument(
+        "--color-scheme",
+        choices=("system", "light", "dark"),
+        default="system",
+        help="palette: follow the OS (default), or force light or dark",
+    )
+    commands.add_parser(
+        "sandbox",
+        help="run or inspect the local Descope-compatible sandbox (see `anonconsole sandbox --help`)",
+        add_help=False,
+    )
+    return parser
+
+
+def _check_gui_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, in one line, what would only fail later inside Qt."""
+    if args.screenshot is not None:
+        if args.screenshot.suffix.lower() != ".png":
+            parser.error(f"--screenshot: {args.screenshot} must end in .png")
+        if not args.screenshot.resolve().parent.is_dir():
+            parser.error(f"--screenshot: the folder {args.screenshot.resolve().parent} does not exist")
+        # A screenshot needs no screen: render offscreen unless the caller chose a platform.
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if args.sandbox_db is not None and args.sandbox_db.is_dir():
+        parser.error(f"--sandbox-db: {args.sandbox_db} is a folder; give the path of a .db file")
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        parser.exit(
+            1,
+            f"{PROG}: no display found: run it in a desktop session, use `./dev run` (a virtual screen), "
+            "or set QT_QPA_PLATFORM=offscreen\n",
+        )
+
+
+def _run(argv: list[str]) -> int:
+    """Dispatch; argparse's errors and --help/--version arrive as SystemExit."""
+    if argv[:1] == ["sandbox"]:
+        from anonconsole.sandbox import cli as sandbox_cli  # the server stack only when asked for
+
+        return sandbox_cli.main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv or ["gui"])
+    _check_gui_args(parser, args)
+    from anonconsole.app import GuiOptions, run_gui  # Qt only for the GUI
+
+    return run_gui(
+        GuiOptions(sandbox_db=args.sandbox_db, screenshot=args.screenshot, color_scheme=args.color_scheme)
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `anonconsole` script; returns the process exit code."""
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,515 @@
+"""The main window: navigation, a page per area, and a status bar that always says where we are connected.
+
+Later issues replace the placeholder pages with real views through `set_page`; they get the
+connection through `set_connection` and the `connection_changed` signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+
+import PySide6
+from PySide6.QtCore import Qt, Signal, qVersion
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+from qasync import asyncSlot
+
+import anonconsole
+from anonconsole import messages
+from anonconsole.core.records import Tenant
+from anonconsole.gateway import Gateway, GatewayError, UserFilter
+from anonconsole.views.error_dialog import ErrorDialog
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One entry of the navigation and what its page will hold until its view lands."""
+
+    key: str
+    title: str
+    coming: str
+
+
+PAGES = (
+    PageSpec("overview", "Overview", ""),
+    PageSpec(
+        "anonymous",
+        "Anonymous",
+        "The anonymous users: members of the anonymous tenant with no verified email or phone, "
+        "with their age, their remaining lifetime and whether they are due to be culled.",
+    ),
+    PageSpec(
+        "regular",
+        "Regular",
+        "The regular users: a verified email or phone and no longer in the anonymous tenant, "
+        "including the ones converted from anonymous users.",
+    ),
+    PageSpec(
+        "attention",
+        "Needs attention",
+        "Users that are neither clearly anonymous nor clearly regular (for example verified but still "
+        "in the anonymous tenant), each with the reason and what to do about it.",
+    ),
+    PageSpec(
+        "all",
+        "All users",
+        "Every user of the project in one searchable, sortable table, loaded page by page.",
+    ),
+    PageSpec(
+        "audit",
+        "Audit",
+        "The project's audit trail and the record of what was done from this console "
+        "(culls and conversions).",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the Overview page shows, read from the connected project."""
+
+    project_id: str
+    base_url: str
+    total_users: int  # test users excluded, as Descope's console counts them
+    test_users: int
+    tenants: list[Tenant]
+
+
+async def load_overview(gateway: Gateway) -> Overview:
+    """Read the overview figures: user counts from one-user searches' totals, and every tenant."""
+    (_, total), (_, test_total), tenants = await asyncio.gather(
+        gateway.search_users(UserFilter(), page=0, limit=1),
+        gateway.search_users(UserFilter(test_users="only"), page=0, limit=1),
+        gateway.load_all_tenants(),
+    )
+    connection = gateway.connection
+    return Overview(
+        project_id=connection.project_id,
+        base_url=connection.base_url,
+        total_users=total,
+        test_users=test_total,
+        tenants=sorted(tenants, key=lambda tenant: (tenant.name.casefold(), tenant.id)),
+    )
+
+
+def _named(widget: QWidget, name: str, accessible: str) -> QWidget:
+    """Give a key widget its objectName (style and test hook) and accessible name."""
+    widget.setObjectName(name)
+    widget.setAccessibleName(accessible)
+    return widget
+
+
+class EmptyPage(QWidget):
+    """The empty state of a page whose view is not in this version: says what it will hold."""
+
+    def __init__(self, spec: PageSpec, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        _named(self, f"{spec.key}Page", f"{spec.title} page")
+        title = QLabel(spec.title)
+        title.setStyleSheet("font-size: 18pt; font-weight: 600")
+        body = QLabel(
+            f"{spec.coming}\n\nThis page is not available yet in this version of AnonConsole "
+            f"({anonconsole.__version__}); nothing is shown here rather than made-up data."
+        )
+        _named(body, f"{spec.key}EmptyState", f"{spec.title}: not available yet")
+        body.setWordWrap(True)
+        body.setMaximumWidth(560)
+        for label in (title, body):
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(title, alignment=Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(body, alignment=Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(2)
+
+
+class OverviewPage(QWidget):
+    """The connected project at a glance: ID, base URL, user count and tenants.
+
+    Attributes:
+        state: one line saying whether the figures are loading, loaded or failed.
+        tenants: table of the project's tenants (name, ID).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        _named(self, "overviewPage", "Overview page")
+        title = QLabel("Overview")
+        title.setStyleSheet("font-size: 18pt; font-weight: 600")
+        self.state = _named(QLabel("Not connected."), "overviewState", "Overview state")
+        self.state.setWordWrap(True)
+
+        self.project_id = self._value("overviewProjectId", "Project ID")
+        self.base_url = self._value("overviewBaseUrl", "Base URL")
+        self.total_users = self._value("overviewTotalUsers", "Total users")
+        self.test_users = self._value("overviewTestUsers", "Test users")
+        self.tenant_count = self._value("overviewTenantCount", "Tenants")
+        project = QGroupBox("Project")
+        form = QFormLayout(project)
+        form.addRow("Project ID:", self.project_id)
+        form.addRow("Base URL:", self.base_url)
+        form.addRow("Users:", self.total_users)
+        form.addRow("Test users:", self.test_users)
+        form.addRow("Tenants:", self.tenant_count)
+
+        self.tenants = _named(QTableWidget(0, 2), "overviewTenants", "Tenants")
+        self.tenants.setHorizontalHeaderLabels(["Name", "Tenant ID"])
+        self.tenants.verticalHeader().setVisible(False)
+        self.tenants.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.tenants.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tenants.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tenants.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        tenants_box = QGroupBox("Tenants")
+        QVBoxLayout(tenants_box).addWidget(self.tenants)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addWidget(self.state)
+        layout.addWidget(project)
+        layout.addWidget(tenants_box, stretch=1)
+
+    def _value(self, name: str, accessible: str) -> QLabel:
+        """A selectable value label (IDs and URLs get copied)."""
+        label = QLabel("—")
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        _named(label, name, accessible)
+        return label
+
+    def show_state(self, text: str) -> None:
+        """Say what is going on (connecting, loading, failed) without touching the last figures."""
+        self.state.setText(text)
+
+    def show_overview(self, overview: Overview) -> None:
+        """Fill the page with freshly loaded figures."""
+        self.project_id.setText(overview.project_id)
+        self.base_url.setText(overview.base_url)
+        self.total_users.setText(f"{overview.total_users:,}")
+        self.test_users.setText(f"{overview.test_users:,}")
+        self.tenant_count.setText(str(len(overview.tenants)))
+        self.tenants.setRowCount(len(overview.tenants))
+        for row, tenant in enumerate(overview.tenants):
+            self.tenants.setItem(row, 0, QTableWidgetItem(tenant.name))
+            self.tenants.setItem(row, 1, QTableWidgetItem(tenant.id))
+        self.state.setText("Figures as of the last refresh (F5 to refresh).")
+
+
+class MainWindow(QMainWindow):
+    """The console's shell.
+
+    Attributes:
+        navigation: the list of areas on the left; its rows match the pages of `pages`.
+        pages: the stacked pages, one per entry of PAGES.
+        overview: the Overview page.
+        connection_label: permanent status-bar label naming the connection (never a key).
+        progress: busy indicator in the status bar while connecting or loading.
+        refresh_action: View → Refresh (F5), disabled while a refresh runs or when not connected.
+
+    Signals:
+        closed: the window was closed (the app quits and stops what it started).
+        connection_changed(object): a new Gateway (or None) is in use; views listen to reload.
+        overview_loaded: the Overview shows figures fresh from the connection.
+        overview_failed(str): loading the Overview failed; the argument is the user sentence.
+    """
+
+    closed = Signal()
+    connection_changed = Signal(object)
+    overview_loaded = Signal()
+    overview_failed = Signal(str)
+    _message_arrived = Signal(object)
+    _unexpected_arrived = Signal(object)
+
+    def __init__(self, profile_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setAccessibleName("AnonConsole main window")
+        self.resize(1100, 700)
+        self._profile_name = profile_name
+        self._gateway: Gateway | None = None
+        self._connecting = False
+        self._refreshing = False
+        self._build_actions()
+        self._build_central()
+        self._build_status_bar()
+        self._set_title()
+        self._message_arrived.connect(self._show_message)
+        self._unexpected_arrived.connect(self._show_unexpected)
+        # Listeners may be called from worker threads: the signals hop onto the UI thread.
+        self._unsubscribe = [
+            messages.subscribe(self._message_arrived.emit),
+            messages.subscribe_unexpected(self._unexpected_arrived.emit),
+        ]
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _build_actions(self) -> None:
+        """Menus and toolbar; every action named for tests and accessibility."""
+        self.quit_action = QAction("&Quit", self, shortcut=QKeySequence("Ctrl+Q"))
+        self.quit_action.setObjectName("quitAction")
+        self.quit_action.triggered.connect(self.close)
+        self.refresh_action = QAction("&Refresh", self, shortcut=QKeySequence("F5"))
+        self.refresh_action.setObjectName("refreshAction")
+        self.refresh_action.setToolTip("Reload the figures from the connected project (F5)")
+        self.refresh_action.setEnabled(False)
+        self.refresh_action.triggered.connect(self.refresh)
+        self.about_action = QAction("&About AnonConsole", self)
+        self.about_action.setObjectName("aboutAction")
+        self.about_action.triggered.connect(self.show_about)
+
+        menus = self.menuBar()
+        menus.setObjectName("menuBar")
+        menus.addMenu("&File").addAction(self.quit_action)
+        menus.addMenu("&View").addAction(self.refresh_action)
+        menus.addMenu("&Help").addAction(self.about_action)
+        toolbar = self.addToolBar("Main")
+        _named(toolbar, "mainToolBar", "Main toolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.addAction(self.refresh_action)
+
+    def _build_central(self) -> None:
+        """Navigation on the left, the stacked pages on the right."""
+        self.navigation = _named(QListWidget(), "navigation", "Navigation")
+        self.navigation.setStyleSheet("QListWidget#navigation::item { padding: 6px 8px; }")
+        self.navigation.setMinimumWidth(170)
+        self.navigation.setMaximumWidth(240)
+        self.pages = _named(QStackedWidget(), "pages", "Pages")
+        self.overview = OverviewPage()
+        for spec in PAGES:
+            self.navigation.addItem(spec.title)
+            self.pages.addWidget(self.overview if spec.key == "overview" else EmptyPage(spec))
+        self.navigation.currentRowChanged.connect(self.pages.setCurrentIndex)
+        self.navigation.setCurrentRow(0)
+        splitter = _named(QSplitter(), "mainSplitter", "Main area")
+        splitter.addWidget(self.navigation)
+        splitter.addWidget(self.pages)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.addWidget(self._build_notice())
+        layout.addWidget(splitter, stretch=1)
+        self.setCentralWidget(central)
+
+    def _build_notice(self) -> QFrame:
+        """A hidden banner for warnings and errors that must not scroll away with the status bar."""
+        self.notice = _named(QFrame(), "notice", "Notice")
+        self.notice_text = _named(QLabel(), "noticeText", "Notice text")
+        self.notice_text.setWordWrap(True)
+        self.notice_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        dismiss = _named(QToolButton(), "dismissNotice", "Dismiss notice")
+        dismiss.setText("✕")
+        dismiss.setAutoRaise(True)
+        dismiss.clicked.connect(self.notice.hide)
+        row = QHBoxLayout(self.notice)
+        row.setContentsMargins(10, 6, 6, 6)
+        row.addWidget(self.notice_text, stretch=1)
+        row.addWidget(dismiss, alignment=Qt.AlignmentFlag.AlignTop)
+        self.notice.hide()
+        return self.notice
+
+    def _build_status_bar(self) -> None:
+        """Temporary messages on the left; progress and the connection label on the right."""
+        bar = self.statusBar()
+        _named(bar, "statusBar", "Status bar")
+        self.progress = _named(QProgressBar(), "busyIndicator", "Working")
+        self.progress.setRange(0, 0)
+        self.progress.setMaximumWidth(120)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.connection_label = _named(QLabel("Not connected"), "connectionLabel", "Connection")
+        self.connection_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.connection_label)
+
+    # -- pages ------------------------------------------------------------------------------------
+
+    def page_index(self, key: str) -> int:
+        """Row of the page `key` (one of PAGES) in the navigation and the stack."""
+        return next(i for i, spec in enumerate(PAGES) if spec.key == key)
+
+    def set_page(self, key: str, widget: QWidget) -> None:
+        """Put a real view in place of a placeholder page (later issues)."""
+        index = self.page_index(key)
+        old = self.pages.widget(index)
+        self.pages.insertWidget(index, widget)
+        self.pages.removeWidget(old)
+        old.deleteLater()
+        self.pages.setCurrentIndex(self.navigation.currentRow())
+
+    def show_page(self, key: str) -> None:
+        """Select a page as the user would by clicking it in the navigation."""
+        self.navigation.setCurrentRow(self.page_index(key))
+
+    # -- connection -------------------------------------------------------------------------------
+
+    @property
+    def gateway(self) -> Gateway | None:
+        """The connection in use, if any."""
+        return self._gateway
+
+    def set_connecting(self, profile_name: str, text: str) -> None:
+        """Show that a connection is being made (the sandbox starting, a check running)."""
+        self._profile_name = profile_name
+        self._set_title()
+        self._set_connection_text(text)
+        self.overview.show_state(text)
+        self._set_busy(connecting=True)
+
+    def set_connection(self, profile_name: str, gateway: Gateway) -> asyncio.Task[None]:
+        """Use `gateway` from now on and load the overview; returns the loading task."""
+        self._set_busy(connecting=False)
+        self._profile_name = profile_name
+        self._gateway = gateway
+        self._set_title()
+        self._set_connection_text(self._connection_summary(None))
+        self.connection_changed.emit(gateway)
+        return self.refresh()  # type: ignore[no-any-return]
+
+    def set_connection_failed(self, profile_name: str, text: str) -> None:
+        """Show that no connection could be made, and what to do (`text` is a user sentence)."""
+        self._set_busy(connecting=False)
+        self._profile_name = profile_name
+        self._gateway = None
+        self._set_title()
+        self.refresh_action.setEnabled(False)
+        self._set_connection_text(f"{profile_name}: not connected", error=True, details=text)
+        self.overview.show_state(text)
+        self.show_notice(messages.Message(messages.Level.ERROR, f"Not connected: {text}"))
+        self.connection_changed.emit(None)
+
+    @asyncSlot()
+    async def refresh(self) -> None:
+        """Reload the overview from the connection (F5); the action is off while it runs."""
+        gateway = self._gateway
+        if gateway is None:
+            return
+        self.refresh_action.setEnabled(False)
+        self._set_busy(refreshing=True)
+        self.overview.show_state("Loading figures from the project…")
+        try:
+            overview = await load_overview(gateway)
+        except GatewayError as exc:
+            if gateway is self._gateway:
+                self.overview.show_state(exc.user_message)
+                self._set_connection_text(
+                    f"{self._profile_name}: not loaded", error=True, details=exc.user_message
+                )
+            messages.error(exc.user_message)
+            self.overview_failed.emit(exc.user_message)
+            return
+        finally:
+            self._set_busy(refreshing=False)
+            self.refresh_action.setEnabled(self._gateway is not None)
+        if gateway is not self._gateway:  # the connection changed while loading: stale figures
+            return
+        self.overview.show_overview(overview)
+        self._set_connection_text(self._connection_summary(overview.total_users))
+        self.overview_loaded.emit()
+
+    def _connection_summary(self, total_users: int | None) -> str:
+        """'Profile · project · URL · N users' — what the status bar says once connected."""
+        assert self._gateway is not None
+        connection = self._gateway.connection
+        users = "…" if total_users is None else f"{total_users:,} users"
+        return f"{self._profile_name} · {connection.project_id} · {connection.base_url} · {users}"
+
+    def _set_connection_text(self, text: str, *, error: bool = False, details: str = "") -> None:
+        """The permanent label (short), red when it reports a failure; details in its tooltip."""
+        self.connection_label.setText(messages.scrub(text))
+        self.connection_label.setToolTip(messages.scrub(details or text))
+        self.connection_label.setStyleSheet("color: #c62828; font-weight: 600" if error else "")
+
+    def _set_busy(self, *, connecting: bool | None = None, refreshing: bool | None = None) -> None:
+        """The busy indicator shows while connecting or while a refresh runs."""
+        if connecting is not None:
+            self._connecting = connecting
+        if refreshing is not None:
+            self._refreshing = refreshing
+        self.progress.setVisible(self._connecting or self._refreshing)
+
+    def _set_title(self) -> None:
+        """'AnonConsole — <profile>': a profile name, never a key."""
+        self.setWindowTitle(f"AnonConsole — {self._profile_name}")
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def _show_message(self, message: messages.Message) -> None:
+        """A message from the bridge: info in the status bar; warnings and errors also in the notice."""
+        self.statusBar().showMessage(message.text, 15000)
+        if message.level is not messages.Level.INFO:
+            self.show_notice(message)
+
+    def show_notice(self, message: messages.Message) -> None:
+        """The banner above the pages: a warning or error that should stay until dismissed."""
+        error = message.level is messages.Level.ERROR
+        self.notice.setProperty("level", message.level.value)
+        self.notice.setStyleSheet(
+            "QFrame#notice { background: %s; border: 1px solid %s; border-radius: 4px; }"
+            "QFrame#notice QLabel { color: #202020; }"
+            % (("#fde2e1", "#e57373") if error else ("#fff4d6", "#e0b84f"))
+        )
+        self.notice_text.setText(messages.scrub(message.text))
+        self.notice.show()
+
+    def _show_unexpected(self, report: messages.Unexpected) -> None:
+        """An unexpected exception from the bridge: a non-modal dialog with copyable details."""
+        ErrorDialog(report, self).open()
+
+    def show_about(self) -> None:
+        """Versions of everything that matters in a bug report (non-modal)."""
+        box = QMessageBox(self)
+        box.setObjectName("aboutBox")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setWindowTitle("About AnonConsole")
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setText(f"<b>AnonConsole {anonconsole.__version__}</b>")
+        box.setInformativeText(about_text())
+        box.open()
+
+    # -- closing ----------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        """Stop listening to the bridge and tell the app, which stops what it started."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        super().closeEvent(event)
+        self.closed.emit()
+
+
+def about_text() -> str:
+    """Versions of AnonConsole, PySide6/Qt, the Descope SDK and Python, one per line."""
+    try:
+        sdk = metadata.version("descope")
+    except metadata.PackageNotFoundError:
+        sdk = "not installed"
+    return (
+        "A console for the lifecycle of anonymous users in a Descope project.<br><br>"
+        f"PySide6 {PySide6.__version__} (Qt {qVersion()})<br>"
+        f"Descope Python SDK {sdk}<br>"
+        f"Python {platform.python_version()} on {platform.system()}"
+    )

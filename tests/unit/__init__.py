@@ -1,0 +1,1 @@
+"""Unit tests: no Qt, no network beyond loopback."""
