@@ -430,14 +430,12 @@ class Gateway:
         return [Tenant.from_api(t) for t in answer.get("tenants") or ()]
 
     async def find_tenant_by_name(self, name: str) -> Tenant | None:
-        """The tenant with exactly this name (else case-insensitively), or None."""
+        """The tenant with exactly this name, or None (Descope's tenant names are unique)."""
         answer = await self._call(
             MgmtV1.tenant_search_all_path, lambda: self._tenant.search_all(names=[name]), read=True
         )
         tenants = [Tenant.from_api(t) for t in answer.get("tenants") or ()]
-        exact = [t for t in tenants if t.name == name]
-        folded = [t for t in tenants if t.name.casefold() == name.casefold()]
-        return (exact or folded or [None])[0]
+        return next((t for t in tenants if t.name == name), None)
 
     async def load_tenant_settings(self, tenant_id: str) -> SessionSettings:
         answer = await self._call(

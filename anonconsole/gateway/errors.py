@@ -23,6 +23,7 @@ from descope.exceptions import (
 
 REDACTED = "[redacted]"
 _BEARER = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
+_TAKEN = re.compile(r"already (exists?|in use|taken)", re.IGNORECASE)
 # Fragments shorter than this are too likely to be ordinary words to be redacted on their own.
 _MIN_FRAGMENT = 6
 
@@ -186,7 +187,7 @@ def _from_auth_exception(exc: AuthException, host: str) -> GatewayError:
         )
     if code == USER_NOT_FOUND:
         return NotFound(_with_reason("The user does not exist (it may have been deleted)", reason), detail)
-    if code == USER_ALREADY_EXISTS or "already exist" in lowered or "already taken" in lowered:
+    if code == USER_ALREADY_EXISTS or _TAKEN.search(reason):
         return Conflict(_with_reason("Already in use by another user or object", reason), detail)
     if status == 404 or "not found" in lowered:
         return NotFound(_with_reason("Not found", reason), detail)

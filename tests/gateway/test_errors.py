@@ -84,6 +84,11 @@ def mapped(exc: BaseException) -> GatewayError:
             "another user's login id",
         ),
         (
+            descope_failure(400, "E011004", "Invalid arguments", "Tenant name 'Acme' is already in use"),
+            Conflict,
+            "already in use",
+        ),
+        (
             descope_failure(400, "E011003", "Request validation failed", "limit must be an integer"),
             InvalidInput,
             "limit must be an integer",
