@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ("sandbox_bulk",)
+BENCHMARKS = ("filter_sort", "sandbox_bulk")
 
 
 def main(argv: list[str] | None = None) -> int:
