@@ -274,6 +274,7 @@ async def amain(app: QApplication, window: MainWindow, options: GuiOptions) -> i
             await window.gateway.aclose()
         await bootstrap.astop()
         window.close()
+        app.aboutToQuit.disconnect(quit_event.set)
     return result
 
 

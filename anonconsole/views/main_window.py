@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import platform
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import metadata
 
 import PySide6
@@ -131,11 +132,13 @@ class EmptyPage(QWidget):
         title.setStyleSheet("font-size: 18pt; font-weight: 600")
         body = QLabel(
             f"{spec.coming}\n\nThis page is not available yet in this version of AnonConsole "
-            f"({anonconsole.__version__}); nothing is shown here rather than made-up data."
+            f"({anonconsole.__version__}). It stays empty rather than showing made-up data."
         )
         _named(body, f"{spec.key}EmptyState", f"{spec.title}: not available yet")
         body.setWordWrap(True)
-        body.setMaximumWidth(560)
+        # A centred wrapped label gets its unwrapped height from the layout: fix width and height.
+        body.setFixedWidth(520)
+        body.setMinimumHeight(body.heightForWidth(520))
         for label in (title, body):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -213,7 +216,8 @@ class OverviewPage(QWidget):
         for row, tenant in enumerate(overview.tenants):
             self.tenants.setItem(row, 0, QTableWidgetItem(tenant.name))
             self.tenants.setItem(row, 1, QTableWidgetItem(tenant.id))
-        self.state.setText("Figures as of the last refresh (F5 to refresh).")
+        loaded_at = datetime.now().strftime("%H:%M:%S")
+        self.state.setText(f"Figures loaded at {loaded_at}; press F5 to refresh.")
 
 
 class MainWindow(QMainWindow):
@@ -292,7 +296,9 @@ class MainWindow(QMainWindow):
     def _build_central(self) -> None:
         """Navigation on the left, the stacked pages on the right."""
         self.navigation = _named(QListWidget(), "navigation", "Navigation")
-        self.navigation.setStyleSheet("QListWidget#navigation::item { padding: 6px 8px; }")
+        self.navigation.setStyleSheet(
+            "QListWidget#navigation { outline: 0; } QListWidget#navigation::item { padding: 6px 8px; }"
+        )
         self.navigation.setMinimumWidth(170)
         self.navigation.setMaximumWidth(240)
         self.pages = _named(QStackedWidget(), "pages", "Pages")
@@ -458,9 +464,10 @@ class MainWindow(QMainWindow):
     # -- messages ---------------------------------------------------------------------------------
 
     def _show_message(self, message: messages.Message) -> None:
-        """A message from the bridge: info in the status bar; warnings and errors also in the notice."""
-        self.statusBar().showMessage(message.text, 15000)
-        if message.level is not messages.Level.INFO:
+        """A message from the bridge: info in the status bar, warnings and errors in the notice."""
+        if message.level is messages.Level.INFO:
+            self.statusBar().showMessage(message.text, 15000)
+        else:
             self.show_notice(message)
 
     def show_notice(self, message: messages.Message) -> None:
@@ -469,7 +476,7 @@ class MainWindow(QMainWindow):
         self.notice.setProperty("level", message.level.value)
         self.notice.setStyleSheet(
             "QFrame#notice { background: %s; border: 1px solid %s; border-radius: 4px; }"
-            "QFrame#notice QLabel { color: #202020; }"
+            "QFrame#notice QLabel, QFrame#notice QToolButton { color: #202020; }"
             % (("#fde2e1", "#e57373") if error else ("#fff4d6", "#e0b84f"))
         )
         self.notice_text.setText(messages.scrub(message.text))
