@@ -117,7 +117,9 @@ def _seed(ctx: SandboxContext, *, demo: bool, users: int | None) -> None:
 def _listen(host: str, port: int) -> socket.socket:
     """Bind and listen before uvicorn starts, so `--port 0` yields a known port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says TCP, and without it Nagle + delayed ACKs add 40 ms to every response.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -193,3 +194,14 @@ def test_no_key_or_password_in_files(sandbox: RunningSandbox, sdk: DescopeClient
         content = path.read_bytes()
         assert sandbox.management_key.encode() not in content, path
         assert password.encode() not in content, path
+
+
+def test_keep_alive_responses_are_not_delayed_by_nagle(sandbox: RunningSandbox) -> None:
+    """Without TCP_NODELAY each keep-alive response waits ~40 ms for a delayed ACK."""
+    timings = []
+    with httpx.Client() as client:
+        for _ in range(15):
+            started = time.perf_counter()
+            client.get(f"{sandbox.url}/_sandbox/health")
+            timings.append(time.perf_counter() - started)
+    assert statistics.median(timings) < 0.035, timings
