@@ -251,7 +251,7 @@ async def ascreenshot(window: MainWindow, path: Path) -> int:
 async def amain(app: QApplication, window: MainWindow, options: GuiOptions) -> int:
     """Show the window at once, connect in the background, and clean up when it closes."""
     loop = asyncio.get_running_loop()
-    loop.set_exception_handler(lambda _loop, context: messages.asyncio_exception_handler(_loop, context))
+    loop.set_exception_handler(messages.asyncio_exception_handler)
     quit_event = asyncio.Event()
     app.aboutToQuit.connect(quit_event.set)
     window.closed.connect(quit_event.set)

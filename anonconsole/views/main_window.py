@@ -254,6 +254,7 @@ class MainWindow(QMainWindow):
         self._gateway: Gateway | None = None
         self._connecting = False
         self._refreshing = False
+        self._tasks: set[asyncio.Task[object]] = set()  # network work to cancel when the window closes
         self._build_actions()
         self._build_central()
         self._build_status_bar()
@@ -411,8 +412,11 @@ class MainWindow(QMainWindow):
     async def refresh(self) -> None:
         """Reload the overview from the connection (F5); the action is off while it runs."""
         gateway = self._gateway
-        if gateway is None:
+        task = asyncio.current_task()
+        if gateway is None or task is None:
             return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         self.refresh_action.setEnabled(False)
         self._set_busy(refreshing=True)
         self.overview.show_state("Loading figures from the project…")
@@ -504,6 +508,8 @@ class MainWindow(QMainWindow):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
+        for task in list(self._tasks):
+            task.cancel()
         super().closeEvent(event)
         self.closed.emit()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import secrets as stdlib_secrets
@@ -326,3 +327,21 @@ def test_first_run_starts_the_demo_sandbox_without_freezing_and_stops_it_on_exit
     assert not paths.sandbox_state_file().exists()  # our child was stopped on exit
     assert arun(ahealth(seen["url"])) is None
     assert os.environ["QT_QPA_PLATFORM"] == "offscreen"
+
+
+def test_closing_the_window_cancels_its_network_work(
+    window: MainWindow, arun: Callable[..., Any], sandbox: Any
+) -> None:
+    async def scenario() -> asyncio.Task[None]:
+        gateway = gateway_for(sandbox)
+        task = window.set_connection(DEMO, gateway)
+        await asyncio.sleep(0)  # the refresh now waits on the sandbox
+        window.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await gateway.aclose()
+        return task
+
+    assert arun(scenario()).cancelled()
+    assert window.overview.total_users.text() == "—"
+    assert not window.notice.isVisible()

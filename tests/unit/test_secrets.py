@@ -145,3 +145,43 @@ def test_round_trip_through_a_real_secret_service() -> None:
     finally:
         secrets.delete_key(profile)
     assert secrets.get_key(profile) is None
+
+
+# -- what the user sees never holds a registered secret ------------------------------------------------
+
+
+def test_scrub_replaces_every_registered_secret_longest_first() -> None:
+    from anonconsole import messages
+
+    long, inner = "K2-outer-secret-value-123", "secret-value"
+    messages.register_secret(inner)
+    messages.register_secret(long)
+    messages.register_secret("abc")  # too short to scrub without garbling ordinary words
+    try:
+        text = messages.scrub(f"Bearer P2x:{long} then {inner} and abc")
+    finally:
+        messages.forget_secret(long)
+        messages.forget_secret(inner)
+    assert text == f"Bearer P2x:{messages.REDACTED} then {messages.REDACTED} and abc"
+
+
+def test_log_lines_and_tracebacks_are_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from anonconsole import messages
+
+    key = "K2-logged-secret-" + "x" * 20
+    messages.register_secret(key)
+    formatter = messages.ScrubFormatter("%(message)s")
+    try:
+        try:
+            raise RuntimeError(f"request with {key} failed")
+        except RuntimeError:
+            logging.getLogger("test").exception("call with %s", key)
+        record = caplog.records[-1]
+        line = formatter.format(record)
+    finally:
+        messages.forget_secret(key)
+    assert key not in line
+    assert line.count(messages.REDACTED) == 2
+    assert "RuntimeError" in line
