@@ -65,6 +65,15 @@ class BucketPacer:
         """No new request in this bucket for `seconds` (the server asked us to back off)."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
+    @property
+    def paused(self) -> bool:
+        return self._paused_until > self._clock()
+
+    async def wait_unpaused(self) -> None:
+        """Return once the bucket is not paused (at once if it is not)."""
+        while self.paused:
+            await self._sleep(self._paused_until - self._clock())
+
     async def acquire(self) -> None:
         """Wait until a slot is usable and the bucket is not paused, then take the slot."""
         while True:
@@ -158,8 +167,21 @@ class Pacer:
             async with self._in_flight:
                 yield
             return
-        async with bucket.slot(), self._in_flight:
-            yield
+        async with bucket.slot():
+            await self._enter_unpaused(bucket)
+            try:
+                yield
+            finally:
+                self._in_flight.release()
+
+    async def _enter_unpaused(self, bucket: BucketPacer) -> None:
+        """Take an in-flight place, re-checking the pause: a 429 may have arrived while queued."""
+        while True:
+            await bucket.wait_unpaused()
+            await self._in_flight.acquire()
+            if not bucket.paused:
+                return
+            self._in_flight.release()
 
     async def run(self, path: str, call: Callable[[], Awaitable[T]]) -> T:
         """`await call()` paced as a request to `path`; re-raises the 429 once retries are spent."""
@@ -172,12 +194,12 @@ class Pacer:
                     return await call()
             except RateLimitException as exc:
                 self.stats.rate_limited += 1
+                wait = max(retry_after_seconds(exc), FALLBACK_BACKOFF_SECONDS * 2**attempt)
+                if bucket is not None:
+                    bucket.pause(wait)  # also when giving up: the bucket's other requests must wait too
                 if attempt >= self._max_retries:
                     raise
-                wait = max(retry_after_seconds(exc), FALLBACK_BACKOFF_SECONDS * 2**attempt)
                 attempt += 1
                 self.stats.retries += 1
-                if bucket is not None:
-                    bucket.pause(wait)
-                else:
+                if bucket is None:
                     await self._sleep(wait)

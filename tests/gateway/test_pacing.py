@@ -271,3 +271,42 @@ def test_bucket_refuses_nonsense(limit: int, window: float) -> None:
 def test_pacer_needs_one_request_in_flight() -> None:
     with pytest.raises(ValueError, match="max_concurrency"):
         Pacer(DESCOPE_LIMITS, max_concurrency=0)
+
+
+@pytest.mark.asyncio
+async def test_giving_up_still_pauses_the_bucket() -> None:
+    vt = VirtualTime()
+    p = pacer(vt, max_rate_limit_retries=0)
+    later: list[float] = []
+
+    async def refused() -> None:
+        raise rate_limited(30)
+
+    async def after_refusal() -> None:
+        await vt.sleep(1)
+        await p.run("/v1/mgmt/user/x", lambda: _record(later, vt))
+
+    outcomes = await asyncio.gather(
+        vt.run(p.run("/v1/mgmt/user/x", refused), after_refusal()), return_exceptions=True
+    )
+    assert isinstance(outcomes[0], RateLimitException)
+    assert later == [30]
+
+
+@pytest.mark.asyncio
+async def test_requests_queued_for_an_in_flight_place_respect_a_pause() -> None:
+    vt = VirtualTime()
+    p = pacer(vt, max_concurrency=1)
+    sent: list[float] = []
+
+    async def first_refused() -> None:
+        sent.append(vt.now)
+        await vt.sleep(0.1)
+        if len(sent) == 1:
+            raise rate_limited(10)
+
+    await vt.run(*(p.run("/v1/mgmt/user/x", first_refused) for _ in range(5)))
+    # The four others already held bucket slots while queued behind the first; none may go before 10.
+    assert sent[0] == 0
+    assert all(t >= 10 for t in sent[1:]), sent
+    assert p.stats.rate_limited == 1
