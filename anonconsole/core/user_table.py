@@ -140,8 +140,10 @@ class UserTable:
         self._created = _Growable(np.int64)
         self._last_sign_in = _Growable(np.int64)
         self._expires = _Growable(np.int64)
+        self._gone = _Growable(np.bool_)
         self._haystack = np.zeros(0, dtype="S1")
         self._sort_cache: dict[Column, Rows] = {}
+        self._version = 0
 
     def __len__(self) -> int:
         return len(self._users)
@@ -174,14 +176,39 @@ class UserTable:
             self._last_sign_in.extend(np.full(len(fresh), NONE, dtype=np.int64))
             self._kind.extend(np.zeros(len(fresh), dtype=np.int8))
             self._expires.extend(np.full(len(fresh), NONE, dtype=np.int64))
+            self._gone.extend(np.zeros(len(fresh), dtype=np.bool_))
             self._extend_haystack(fresh)
         changed = np.asarray(updated, dtype=np.int64)
         if len(changed):
             self._refresh_rows(changed)
+        if len(changed):
+            self._gone.view[changed] = False
         new_rows = range(first, len(self._users))
         self._reclassify(np.concatenate([changed, np.arange(first, len(self._users), dtype=np.int64)]))
-        self._sort_cache.clear()
+        self._changed()
         return new_rows, changed
+
+    def mark_missing(self, present: set[str]) -> Rows:
+        """Hide users no longer on the server (deleted since they were loaded); returns those rows.
+
+        Rows are never removed, so row numbers (and the views' selections) stay valid; a hidden row
+        comes back if a later load finds the user again.
+        """
+        gone = np.asarray(
+            [row for uid, row in self._row_by_id.items() if uid not in present and not self._gone.view[row]],
+            dtype=np.int64,
+        )
+        if len(gone):
+            self._gone.view[gone] = True
+            self._changed()
+        return gone
+
+    def is_gone(self, row: int) -> bool:
+        return bool(self._gone.view[row])
+
+    def _changed(self) -> None:
+        self._version += 1
+        self._sort_cache.clear()
 
     def set_last_sign_ins(self, latest: Mapping[str, int]) -> Rows:
         """Record last sign-in times (epoch seconds) from login history; returns the rows changed."""
@@ -191,16 +218,14 @@ class UserTable:
         index = np.asarray(rows, dtype=np.int64)
         self._last_sign_in.view[index] = [latest[self._users[r].user_id] for r in rows]
         self._reclassify(index)
-        self._sort_cache.pop(Column.LAST_SIGN_IN, None)
-        self._sort_cache.pop(Column.EXPIRES, None)
-        self._sort_cache.pop(Column.KIND, None)
+        self._changed()
         return index
 
     def set_policy(self, policy: AnonymousPolicy) -> None:
         """Change the anonymous tenant or lifetime: every row is classified again."""
         self.policy = policy
         self._reclassify(np.arange(len(self._users), dtype=np.int64))
-        self._sort_cache.clear()
+        self._changed()
 
     def _refresh_rows(self, rows: Rows) -> None:
         for row in rows.tolist():
@@ -259,7 +284,7 @@ class UserTable:
 
     def counts(self, test_users: TestUsers = "exclude") -> dict[Kind, int]:
         """Users per kind, for the navigation's live counts."""
-        kinds = self._kind.view[self._test_mask(test_users)]
+        kinds = self._kind.view[self._test_mask(test_users) & ~self._gone.view]
         tally = np.bincount(kinds, minlength=len(KIND_CODES))
         return {kind: int(tally[i]) for i, kind in enumerate(KIND_CODES)}
 
@@ -308,7 +333,7 @@ class UserTable:
     # ---- filter and sort ------------------------------------------------------------------------
     def mask(self, spec: TableFilter) -> npt.NDArray[np.bool_]:
         """Which rows `spec` keeps, as a boolean array over all rows."""
-        keep = self._test_mask(spec.test_users)
+        keep = self._test_mask(spec.test_users) & ~self._gone.view
         if spec.kind is not None:
             keep &= self._kind.view == KIND_CODES.index(spec.kind)
         if spec.statuses:
@@ -339,30 +364,44 @@ class UserTable:
     def sort_permutation(self, column: Column) -> Rows:
         """All rows ordered by `column` (ascending, stable), cached until the data changes.
 
-        The first call for a text column sorts every row (tens of ms at 100k): call it off the UI
-        thread (`prepare_sort`) when the table is large.
+        The first call for a text column sorts every row (100+ ms at 100k): the views call
+        `prepare_sort` in a worker thread first, so the UI thread only ever uses the cache.
         """
         perm = self._sort_cache.get(column)
         if perm is None:
-            perm = np.argsort(self._sort_keys(column), kind="stable").astype(np.int64)
-            self._sort_cache[column] = perm
+            perm = self.prepare_sort(column)
         return perm
 
-    prepare_sort = sort_permutation
+    def prepare_sort(self, column: Column) -> Rows:
+        """Compute (and cache, unless the table changed meanwhile) the permutation for `column`.
+
+        Safe to run in a worker thread while the UI thread appends: it works on a snapshot and only
+        caches its result if no change happened during the computation.
+        """
+        version = self._version
+        size = len(self._users)
+        perm = np.argsort(self._sort_keys(column, size), kind="stable").astype(np.int64)
+        if version == self._version and size == len(self._users):
+            self._sort_cache[column] = perm
+        return perm
 
     def sort_ready(self, column: Column) -> bool:
         return column in self._sort_cache
 
-    def _sort_keys(self, column: Column) -> np.ndarray:
+    def _sort_keys(self, column: Column, size: int) -> np.ndarray:
         if column in _NUMERIC:
-            return {
-                Column.CREATED: self._created,
-                Column.LAST_SIGN_IN: self._last_sign_in,
-                Column.EXPIRES: self._expires,
-                Column.KIND: self._kind,
-                Column.STATUS: self._status,
-            }[column].view
-        return np.array([self.display(row, column).lower().encode() for row in range(len(self))], dtype=bytes)
+            return (
+                {
+                    Column.CREATED: self._created,
+                    Column.LAST_SIGN_IN: self._last_sign_in,
+                    Column.EXPIRES: self._expires,
+                    Column.KIND: self._kind,
+                    Column.STATUS: self._status,
+                }[column]
+                .data[:size]
+                .copy()
+            )
+        return np.array([self.display(row, column).lower().encode() for row in range(size)], dtype=bytes)
 
     def _test_mask(self, test_users: TestUsers) -> npt.NDArray[np.bool_]:
         test = self._test.view

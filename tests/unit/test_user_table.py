@@ -150,3 +150,35 @@ def test_growth_past_initial_capacity() -> None:
     assert len(rows) == sum(1 for i in range(3000) if i % 700 > 365)
     created = [big.user(int(r)).created_time for r in rows]
     assert created == sorted(created)
+
+
+def test_missing_users_are_hidden_not_removed(table: UserTable) -> None:
+    present = {table.user(r).user_id for r in range(len(table)) if r != 1}
+    gone = table.mark_missing(present)
+    assert gone.tolist() == [1]
+    assert table.is_gone(1)
+    assert 1 not in table.query(TableFilter(test_users="include")).tolist()
+    assert table.counts()[Kind.ANONYMOUS] == 2
+    assert table.mark_missing(present).tolist() == []  # already hidden
+    _, updated = table.upsert([table.user(1)])  # found again by a later load
+    assert updated.tolist() == [1]
+    assert not table.is_gone(1)
+
+
+def test_prepare_sort_does_not_cache_a_stale_permutation(
+    table: UserTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = table._sort_keys
+
+    def keys_while_a_page_arrives(column: Column, size: int) -> np.ndarray:
+        keys = original(column, size)
+        table.append([anon(50)])  # the UI thread appends while a worker sorts
+        return keys
+
+    monkeypatch.setattr(table, "_sort_keys", keys_while_a_page_arrives)
+    perm = table.prepare_sort(Column.NAME)
+    assert len(perm) == len(table) - 1
+    assert not table.sort_ready(Column.NAME)
+    monkeypatch.undo()
+    assert len(table.sort_permutation(Column.NAME)) == len(table)
+    assert table.sort_ready(Column.NAME)
