@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import PySide6
+from PySide6.QtCore import Qt, qVersion
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -32,9 +33,8 @@ class ErrorDialog(QDialog):
         self.resize(640, 420)
 
         intro = QLabel(
-            "Something went wrong that AnonConsole did not expect. Your data was not changed by this "
-            "message. If it keeps happening, copy the details into a bug report "
-            "(secrets such as management keys are already removed)."
+            "AnonConsole ran into an error it did not expect. You can keep working; if it happens again, "
+            "copy the details into a bug report (management keys are already removed from them)."
         )
         intro.setWordWrap(True)
         summary = QLabel(report.summary)
@@ -44,7 +44,8 @@ class ErrorDialog(QDialog):
         summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         summary.setStyleSheet("font-weight: bold")
 
-        self.details = QPlainTextEdit(report.details)
+        qt_versions = f"PySide6 {PySide6.__version__}, Qt {qVersion()}\n"
+        self.details = QPlainTextEdit(qt_versions + report.details)
         self.details.setObjectName("errorDetails")
         self.details.setAccessibleName("Error details")
         self.details.setReadOnly(True)

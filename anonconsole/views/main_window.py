@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt, Signal, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QFormLayout,
     QFrame,
     QGroupBox,
@@ -496,7 +497,11 @@ class MainWindow(QMainWindow):
         box.setObjectName("aboutBox")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.setWindowTitle("About AnonConsole")
-        box.setIcon(QMessageBox.Icon.Information)
+        icon = QApplication.windowIcon()
+        if icon.isNull():
+            box.setIcon(QMessageBox.Icon.Information)
+        else:
+            box.setIconPixmap(icon.pixmap(64, 64))
         box.setText(f"<b>AnonConsole {anonconsole.__version__}</b>")
         box.setInformativeText(about_text())
         box.open()
