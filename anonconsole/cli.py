@@ -85,9 +85,9 @@ def _run(argv: list[str]) -> int:
     _check_gui_args(parser, args)
     from anonconsole.app import GuiOptions, run_gui  # Qt only for the GUI
 
-    return run_gui(
-        GuiOptions(sandbox_db=args.sandbox_db, screenshot=args.screenshot, color_scheme=args.color_scheme)
-    )
+    # Absolute, so the child, its state file and a later reuse all name the same database.
+    db = args.sandbox_db.expanduser().resolve() if args.sandbox_db else None
+    return run_gui(GuiOptions(sandbox_db=db, screenshot=args.screenshot, color_scheme=args.color_scheme))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

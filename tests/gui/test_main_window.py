@@ -29,6 +29,12 @@ from anonconsole.views.main_window import PAGES, MainWindow
 
 DEMO = console_app.DEMO_PROFILE
 
+# Any Qt warning from the window fails its test, except the offscreen platform's note on size hints.
+pytestmark = [
+    pytest.mark.qt_log_level_fail("WARNING"),
+    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
+]
+
 
 @pytest.fixture
 def window(qtbot: QtBot, console_qapp: QApplication) -> MainWindow:
