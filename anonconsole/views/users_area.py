@@ -1,0 +1,146 @@
+"""The users area: one table of a connection's users, shown by four pages, loaded in the background.
+
+The main window puts `views` into its navigation and shows `counts_changed` next to each entry;
+`progress` feeds its status-bar progress with a cancel button.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from anonconsole.core.classify import AnonymousPolicy, Kind
+from anonconsole.core.user_table import UserTable
+from anonconsole.gateway import Gateway, GatewayError
+from anonconsole.models.users_loader import UsersLoader, anonymous_policy
+from anonconsole.views.users_view import UsersView
+
+# Navigation keys of the four pages, in the order the navigation lists them.
+PAGE_KINDS: dict[str, Kind | None] = {
+    "anonymous": Kind.ANONYMOUS,
+    "regular": Kind.REGULAR,
+    "attention": Kind.ATTENTION,
+    "all": None,
+}
+
+
+class UsersArea(QObject):
+    """Owns the users table, its loader and the four users pages.
+
+    Signals:
+        counts_changed(object): {page key: users of that kind} (test users excluded).
+        progress(str, int, int): phase, done, total while loading.
+        loading_changed(bool): a load started (True) or ended (False).
+        message(str, bool): a sentence for the status bar, and whether it is an error.
+    """
+
+    counts_changed = Signal(object)
+    progress = Signal(str, int, int)
+    loading_changed = Signal(bool)
+    message = Signal(str, bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.table = UserTable(AnonymousPolicy("", None), now=time.time)
+        self.loader = UsersLoader(self.table, self)
+        self.views = {key: UsersView(self.table, kind) for key, kind in PAGE_KINDS.items()}
+        self.gateway: Gateway | None = None
+        self.policy_note = ""
+        self.loader.rows_added.connect(self._rows_added)
+        self.loader.rows_changed.connect(self._rows_changed)
+        self.loader.progress.connect(self.progress)
+        self.loader.finished.connect(lambda text: self._ended(text, error=False))
+        self.loader.failed.connect(self._failed)
+        self.loader.cancelled.connect(
+            lambda: self._ended("Loading cancelled; the users loaded so far are shown.", error=False)
+        )
+        for view in self.views.values():
+            view.retry_requested.connect(self.refresh)
+
+    async def connect_to(
+        self,
+        gateway: Gateway,
+        *,
+        tenant_id: str = "",
+        tenant_name: str = "Anonymous Users",
+        grace_days: int = 0,
+    ) -> None:
+        """Show another connection's users: forget the old ones, find the anonymous policy, load."""
+        self.loader.cancel()
+        await self.loader.wait()
+        self.gateway = gateway
+        self.table.clear()
+        for view in self.views.values():
+            view.gateway = gateway
+            view.details.clear()
+            view.model.table_reset()
+            view.set_loading(True)
+        self._emit_counts()
+        try:
+            policy, self.policy_note = await anonymous_policy(
+                gateway, tenant_id=tenant_id, tenant_name=tenant_name, grace_days=grace_days
+            )
+        except GatewayError as exc:
+            self._failed(exc.user_message)
+            return
+        self.table.set_policy(policy)
+        self.message.emit(self.policy_note, False)
+        self._start()
+
+    def refresh(self) -> None:
+        """Reload the users of the current connection; rows, selection and scroll position stay."""
+        if self.gateway is not None:
+            for view in self.views.values():
+                view.set_loading(True)
+            self._start()
+
+    def cancel(self) -> None:
+        self.loader.cancel()
+
+    @property
+    def loading(self) -> bool:
+        return self.loader.running
+
+    async def wait(self) -> None:
+        await self.loader.wait()
+
+    async def close(self) -> None:
+        self.loader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.loader.wait()
+
+    def _start(self) -> None:
+        assert self.gateway is not None
+        self.loading_changed.emit(True)
+        self.loader.start(self.gateway)
+
+    def _rows_added(self, rows: range) -> None:
+        for view in self.views.values():
+            view.model.table_rows_appended(rows)
+        self._emit_counts()
+
+    def _rows_changed(self, rows: np.ndarray) -> None:
+        for view in self.views.values():
+            view.model.table_rows_changed(rows)
+        self._emit_counts()
+
+    def _emit_counts(self) -> None:
+        counts = self.table.counts()
+        totals = {key: (counts[kind] if kind else sum(counts.values())) for key, kind in PAGE_KINDS.items()}
+        self.counts_changed.emit(totals)
+
+    def _failed(self, text: str) -> None:
+        for view in self.views.values():
+            view.set_error(text)
+        self._ended(text, error=True)
+
+    def _ended(self, text: str, *, error: bool) -> None:
+        for view in self.views.values():
+            if not error:
+                view.set_loading(False)
+        self.loading_changed.emit(False)
+        self.message.emit(text, error)
