@@ -7,6 +7,7 @@ One table so the server and the client can never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -48,9 +49,6 @@ DESCOPE_LIMITS: tuple[RateLimit, ...] = (
 )
 
 
-def limit_for(path: str) -> RateLimit | None:
-    """The bucket a request path falls in, or None for paths Descope does not limit."""
-    for bucket in DESCOPE_LIMITS:
-        if path.startswith(bucket.prefixes):
-            return bucket
-    return None
+def limit_for(path: str, limits: Sequence[RateLimit] = DESCOPE_LIMITS) -> RateLimit | None:
+    """The bucket a request path falls in, or None for paths the table does not limit."""
+    return next((bucket for bucket in limits if path.startswith(bucket.prefixes)), None)

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from descope.exceptions import RateLimitException
 
-from anonconsole.core.rate_limits import RateLimit
+from anonconsole.core.rate_limits import RateLimit, limit_for
 from anonconsole.gateway.errors import retry_after_seconds
 
 T = TypeVar("T")
@@ -156,10 +156,8 @@ class Pacer:
 
     def bucket_for(self, path: str) -> BucketPacer | None:
         """The pacer of the first bucket whose prefix matches `path` (None: not limited)."""
-        for bucket in self._limits:
-            if path.startswith(bucket.prefixes):
-                return self._buckets[bucket.name]
-        return None
+        bucket = limit_for(path, self._limits)
+        return None if bucket is None else self._buckets[bucket.name]
 
     @asynccontextmanager
     async def _turn(self, bucket: BucketPacer | None) -> AsyncIterator[None]:

@@ -30,14 +30,9 @@ class RateLimiter:
         self._clock = clock
         self._counts: dict[tuple[str, str], tuple[int, int]] = {}
 
-    def _bucket(self, path: str) -> RateLimit | None:
-        if self._limits is DESCOPE_LIMITS:
-            return limit_for(path)
-        return next((b for b in self._limits if path.startswith(b.prefixes)), None)
-
     def check(self, path: str, *, project_id: str, client_ip: str) -> None:
         """Count one request; raise errors.rate_limited (429, Retry-After) when over the limit."""
-        bucket = self._bucket(path)
+        bucket = limit_for(path, self._limits)
         if bucket is None:
             return
         now = self._clock()
