@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
-from descope import DescopeClientAsync
+from descope import AuthException, DescopeClientAsync
 from descope.management.common import MgmtV1, Sort
 
 from anonconsole.core.rate_limits import DESCOPE_LIMITS, RateLimit
@@ -36,7 +36,8 @@ from anonconsole.gateway.pacing import Pacer, PacerStats
 T = TypeVar("T")
 ProgressCallback = Callable[[int, int], None]
 
-# Reads are re-sent this many times after a dropped connection (never writes: they may have happened).
+# Reads are re-sent this many times after a dropped connection or a server error (5xx); never writes:
+# they may have happened.
 READ_RETRIES = 2
 READ_RETRY_DELAY_SECONDS = 0.2
 HISTORY_BATCH = 100
@@ -141,6 +142,11 @@ def _settings_kwargs(settings: SessionSettings) -> dict[str, Any]:
     return kwargs
 
 
+def _is_server_error(exc: AuthException) -> bool:
+    """A 5xx answer: worth one more try for a read (the SDK itself retries only 503/52x)."""
+    return isinstance(exc.status_code, int) and exc.status_code >= 500
+
+
 def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
@@ -221,8 +227,9 @@ class Gateway:
             for attempt in range(READ_RETRIES + 1):
                 try:
                     return await self._pacer.run(path, call)
-                except (httpx.RemoteProtocolError, httpx.ConnectError, httpx.ReadError):
-                    if not read or attempt == READ_RETRIES:
+                except (httpx.RemoteProtocolError, httpx.ConnectError, httpx.ReadError, AuthException) as exc:
+                    transient = not isinstance(exc, AuthException) or _is_server_error(exc)
+                    if not (read and transient) or attempt == READ_RETRIES:
                         raise
                 await asyncio.sleep(READ_RETRY_DELAY_SECONDS * (attempt + 1))
             raise AssertionError("unreachable")  # pragma: no cover

@@ -226,6 +226,11 @@ async def test_server_errors_are_server_error_with_a_clear_message(start_sandbox
     async with Gateway(connection_to(failing)) as gw:
         with pytest.raises(ServerError) as caught:
             await gw.search_users(None, 0, 10)
+        searches = gw.stats.requests
+        assert searches >= 3, "a read is tried again after a server error, a bounded number of times"
+        with pytest.raises(ServerError):
+            await gw.delete_user("U-whoever")
+        assert gw.stats.requests == searches + 1, "a write is never re-sent: it may have happened"
     message = caught.value.user_message
     assert "internal error (HTTP 500)" in message
     assert "Injected fault" in message
