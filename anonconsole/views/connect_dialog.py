@@ -57,7 +57,6 @@ TITLE = "Connections — AnonConsole"
 TEST_TIMEOUT_SECONDS = 15.0
 NEW_PROFILE_NAME = "New profile"
 CUSTOM = "custom"
-_FIELDS = ("name", "project_id", "base_url", "key", "anonymous_tenant", "grace_days")
 # Error and success colours readable on the light and the dark palette (app.apply_color_scheme).
 _COLORS = {"light": ("#c62828", "#2e7d32"), "dark": ("#ff8a80", "#81c784")}
 _STYLE = """
@@ -530,7 +529,7 @@ class ConnectDialog(QDialog):
 
     def _update_presets(self, *_args: object) -> None:
         """The Regional entry follows the project ID (enabled only for a regional one)."""
-        regional = config.regional_base_url(self.project_id.text()) if hasattr(self, "project_id") else None
+        regional = config.regional_base_url(self.project_id.text())
         index = 1
         self.base_url_preset.setItemData(index, regional or "")
         self.base_url_preset.setItemText(
