@@ -10,6 +10,7 @@ Only this package imports `descope`.
 - Pacing: requests are paced per rate-limit bucket so the console stays under Descope's documented
   limits by itself; a 429 that happens anyway pauses the bucket for `Retry-After` and is retried a
   bounded number of times before `RateLimited` is raised.
+- Recipe: `create_anonymous_user` is the KB article's anonymous-user recipe (module `recipe`).
 - Paging: `iter_user_pages` yields the first page at once, then fetches the rest concurrently within
   the limit.
 """
@@ -32,8 +33,10 @@ from anonconsole.gateway.errors import (
     scrub,
 )
 from anonconsole.gateway.pacing import BucketPacer, Pacer, PacerStats
+from anonconsole.gateway.recipe import AnonymousSession, create_anonymous_user, random_login_id
 
 __all__ = [
+    "AnonymousSession",
     "AuthenticationFailed",
     "BucketPacer",
     "Conflict",
@@ -53,6 +56,8 @@ __all__ = [
     "Unreachable",
     "UserFilter",
     "UserPage",
+    "create_anonymous_user",
+    "random_login_id",
     "map_error",
     "scrub",
 ]

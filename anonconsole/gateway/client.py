@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 from descope import AuthException, DescopeClientAsync
+from descope.common import EndpointsV1, EndpointsV2
 from descope.management.common import MgmtV1, Sort
 
 from anonconsole.core.rate_limits import DESCOPE_LIMITS, RateLimit
@@ -30,8 +31,10 @@ from anonconsole.core.records import (
     User,
     UserFilter,
 )
+from anonconsole.gateway import recipe
 from anonconsole.gateway.errors import GatewayError, host_of, map_error
 from anonconsole.gateway.pacing import Pacer, PacerStats
+from anonconsole.gateway.recipe import AnonymousSession
 
 T = TypeVar("T")
 ProgressCallback = Callable[[int, int], None]
@@ -420,6 +423,26 @@ class Gateway:
         if not user_ids:
             return
         await self._call(MgmtV1.user_delete_batch_path, lambda: self._user.delete_batch(list(user_ids)))
+
+    # -- anonymous users and their sessions ------------------------------------------------------
+
+    async def create_anonymous_user(self, tenant_id: str, default_password: str) -> AnonymousSession:
+        """Create an anonymous user by the KB recipe (anonconsole.gateway.recipe), each step paced."""
+        return await recipe.create_anonymous_user(
+            self._client, tenant_id=tenant_id, default_password=default_password, run=self._call
+        )
+
+    async def validate_session(self, session_jwt: str) -> dict[str, Any]:
+        """The verified claims of a session JWT (signature checked against the project's JWKS)."""
+        return await self._call(
+            EndpointsV2.public_key_path, lambda: self._client.validate_session(session_jwt)
+        )
+
+    async def refresh_session(self, refresh_jwt: str) -> dict[str, Any]:
+        """A new session from a refresh JWT; the answer holds both tokens' verified claims."""
+        return await self._call(
+            EndpointsV1.refresh_token_path, lambda: self._client.refresh_session(refresh_jwt)
+        )
 
     # -- tenants ----------------------------------------------------------------------------------
 
