@@ -1,0 +1,465 @@
+"""The tenant setup wizard: find or create "Anonymous Users", choose lifetimes, review, apply, verify.
+
+Nothing changes in Descope before the review page's Apply. The plan (what will be created and the
+exact before → after of every setting) comes from `core.tenant_setup`; applying is
+`tenant_apply.apply_plan` (audited, says what was done and what not); the last page runs the doctor
+with a probe user that is always removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QRadioButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
+
+from anonconsole.audit import AuditLog
+from anonconsole.core.records import SessionSettings, Tenant
+from anonconsole.core.tenant_setup import (
+    DEFAULT_TENANT_NAME,
+    PRESETS,
+    Desired,
+    Lifetime,
+    TenantPlan,
+    plan,
+    validate,
+)
+from anonconsole.doctor import Check, run_doctor
+from anonconsole.gateway import Gateway, GatewayError, NotFound
+from anonconsole.tenant_apply import ApplyResult, apply_plan
+
+UNITS = ("minutes", "hours", "days", "weeks")
+CUSTOM = "Custom"
+LOOKUP_DELAY_MS = 300
+
+# Called with the tenant ID once the tenant exists, so the profile remembers it.
+TenantRemembered = Callable[[str], Awaitable[None]]
+
+
+def _named(widget: QWidget, name: str, accessible: str) -> QWidget:
+    widget.setObjectName(name)
+    widget.setAccessibleName(accessible)
+    return widget
+
+
+class _LifetimeEdit(QWidget):
+    """A value and a unit, as Descope stores a token lifetime."""
+
+    def __init__(self, name: str, label: str, value: int, unit: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.value = QSpinBox(self)
+        self.value.setRange(0, 100_000)
+        self.value.setValue(value)
+        _named(self.value, f"{name}_value", f"{label} value")
+        self.unit = QComboBox(self)
+        self.unit.addItems(UNITS)
+        self.unit.setCurrentText(unit)
+        _named(self.unit, f"{name}_unit", f"{label} unit")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.value)
+        layout.addWidget(self.unit)
+        layout.addStretch(1)
+
+    def lifetime(self) -> Lifetime:
+        return Lifetime(self.value.value(), self.unit.currentText())
+
+    def set_lifetime(self, lifetime: Lifetime) -> None:
+        self.value.setValue(lifetime.value)
+        self.unit.setCurrentText(lifetime.unit)
+
+
+class TenantPage(QWizardPage):
+    """Which tenant: found by name (created when missing) or given by ID. Looks it up as you type."""
+
+    def __init__(self, wizard: TenantWizard) -> None:
+        super().__init__()
+        self._wizard = wizard
+        self.setObjectName("tenant_page")
+        self.setTitle("The anonymous tenant")
+        self.setSubTitle(
+            "Anonymous users live in their own tenant, whose session settings give them a limited "
+            "lifetime. Find it by name (it is created if missing) or give its ID."
+        )
+        self.by_name = _named(QRadioButton("Find or create the tenant named"), "by_name", "Find by name")
+        self.by_id = _named(QRadioButton("Use the existing tenant with ID"), "by_id", "Use tenant ID")
+        group = QButtonGroup(self)
+        group.addButton(self.by_name)
+        group.addButton(self.by_id)
+        self.name = _named(QLineEdit(DEFAULT_TENANT_NAME), "tenant_name", "Tenant name")
+        self.tenant_id = _named(QLineEdit(), "tenant_id", "Tenant ID")
+        self.tenant_id.setPlaceholderText("T2…")
+        self.status = _named(QLabel(), "lookup_status", "Lookup result")
+        self.status.setWordWrap(True)
+        form = QFormLayout(self)
+        form.addRow(self.by_name, self.name)
+        form.addRow(self.by_id, self.tenant_id)
+        form.addRow(self.status)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(LOOKUP_DELAY_MS)
+        self._timer.timeout.connect(self._lookup_now)
+        for signal in (self.name.textChanged, self.tenant_id.textChanged, self.by_name.toggled):
+            signal.connect(self._changed)
+        self._task: asyncio.Task[None] | None = None
+        self._done = False
+
+    def initializePage(self) -> None:  # noqa: N802 (Qt's name)
+        remembered = self._wizard.remembered_tenant_id
+        (self.by_id if remembered else self.by_name).setChecked(True)
+        if remembered:
+            self.tenant_id.setText(remembered)
+        self._lookup_now()
+
+    def _changed(self, *_args: object) -> None:
+        self.name.setEnabled(self.by_name.isChecked())
+        self.tenant_id.setEnabled(self.by_id.isChecked())
+        self._done = False
+        self.completeChanged.emit()
+        self.status.setText("Looking up…")
+        self._timer.start()
+
+    def _lookup_now(self) -> None:
+        self._timer.stop()
+        if self._task and not self._task.done():
+            self._task.cancel()
+        self._task = asyncio.ensure_future(self._lookup())
+
+    async def _lookup(self) -> None:
+        wizard = self._wizard
+        wizard.tenant = None
+        wizard.settings = None
+        self._done = False
+        self.completeChanged.emit()
+        by_id = self.by_id.isChecked()
+        wanted = (self.tenant_id if by_id else self.name).text().strip()
+        if not wanted:
+            self.status.setText("Enter a tenant ID." if by_id else "Enter a tenant name.")
+            return
+        self.status.setText("Looking up…")
+        try:
+            if by_id:
+                try:
+                    tenant: Tenant | None = await wizard.gateway.load_tenant(wanted)
+                except NotFound:
+                    tenant = None
+            else:
+                tenant = await wizard.gateway.find_tenant_by_name(wanted)
+            settings = await wizard.gateway.load_tenant_settings(tenant.id) if tenant else None
+        except GatewayError as exc:
+            self.status.setText(f"Could not look up the tenant: {exc.user_message}")
+            return
+        if tenant is None and by_id:
+            self.status.setText(f"No tenant has the ID {wanted}. Check it, or find the tenant by name.")
+            return
+        wizard.tenant, wizard.settings, wizard.tenant_name = tenant, settings, wanted
+        if tenant is None:
+            self.status.setText(f'No tenant is named "{wanted}": it will be created.')
+        else:
+            self.status.setText(f'Found "{tenant.name}" ({tenant.id}): it will be adopted.')
+        self._done = True
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return self._done
+
+    def cleanupPage(self) -> None:  # noqa: N802
+        if self._task and not self._task.done():
+            self._task.cancel()
+
+
+class LifetimesPage(QWizardPage):
+    """How long anonymous users live (refresh token) and how often sessions refresh."""
+
+    def __init__(self, wizard: TenantWizard) -> None:
+        super().__init__()
+        self._wizard = wizard
+        self.setObjectName("lifetimes_page")
+        self.setTitle("Lifetimes")
+        self.setSubTitle(
+            "An anonymous user can come back until its refresh token expires, counted from its last "
+            "sign-in; after that it can be culled."
+        )
+        self.preset = _named(QComboBox(), "preset", "Lifetime preset")
+        self.preset.addItems([*PRESETS, CUSTOM])
+        desired = Desired()
+        self.refresh = _LifetimeEdit(
+            "refresh", "Refresh token lifetime", desired.refresh.value, desired.refresh.unit
+        )
+        self.session = _LifetimeEdit(
+            "session", "Session token lifetime", desired.session.value, desired.session.unit
+        )
+        self.inactivity_on = _named(
+            QCheckBox("Sign out after inactivity of"), "inactivity_on", "Inactivity timeout"
+        )
+        self.inactivity = _LifetimeEdit("inactivity", "Inactivity timeout", 1, "days")
+        self.inactivity.setEnabled(False)
+        self.errors = _named(QLabel(), "lifetime_errors", "Problems with these lifetimes")
+        self.errors.setWordWrap(True)
+        self.errors.setStyleSheet("color: #d0433b;")
+        form = QFormLayout(self)
+        form.addRow("Anonymous users live:", self.preset)
+        form.addRow("Refresh token:", self.refresh)
+        form.addRow("Session token:", self.session)
+        form.addRow(self.inactivity_on, self.inactivity)
+        form.addRow(self.errors)
+        self.preset.currentTextChanged.connect(self._preset_chosen)
+        self.inactivity_on.toggled.connect(self.inactivity.setEnabled)
+        for edit in (self.refresh, self.session, self.inactivity):
+            edit.value.valueChanged.connect(self._changed)
+            edit.unit.currentTextChanged.connect(self._changed)
+        self.inactivity_on.toggled.connect(self._changed)
+        self._changed()
+
+    def initializePage(self) -> None:  # noqa: N802
+        settings = self._wizard.settings
+        if settings and settings.enabled:
+            current = Lifetime.of(settings.refresh_token_expiration, settings.refresh_token_expiration_unit)
+            session = Lifetime.of(settings.session_token_expiration, settings.session_token_expiration_unit)
+            if current:
+                self.refresh.set_lifetime(current)
+            if session:
+                self.session.set_lifetime(session)
+        self._match_preset()
+
+    def _preset_chosen(self, name: str) -> None:
+        if name in PRESETS:
+            self.refresh.set_lifetime(PRESETS[name])
+
+    def _match_preset(self) -> None:
+        current = self.refresh.lifetime()
+        match = next((n for n, p in PRESETS.items() if p == current), CUSTOM)
+        self.preset.blockSignals(True)
+        self.preset.setCurrentText(match)
+        self.preset.blockSignals(False)
+
+    def desired(self) -> Desired:
+        inactivity = self.inactivity.lifetime() if self.inactivity_on.isChecked() else None
+        return Desired(self.refresh.lifetime(), self.session.lifetime(), inactivity)
+
+    def problems(self) -> list[str]:
+        return validate(self.desired())
+
+    def _changed(self, *_args: object) -> None:
+        self._match_preset()
+        self.errors.setText("\n".join(self.problems()))
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return not self.problems()
+
+
+class ReviewPage(QWizardPage):
+    """What will change, before → after, in plain words. Its Apply is the only commit."""
+
+    def __init__(self, wizard: TenantWizard) -> None:
+        super().__init__()
+        self._wizard = wizard
+        self.setObjectName("review_page")
+        self.setTitle("Review")
+        self.setSubTitle("Nothing has changed yet. Apply makes these changes in Descope.")
+        self.setCommitPage(True)
+        self.setButtonText(QWizard.WizardButton.CommitButton, "&Apply")
+        self.summary = _named(QLabel(), "plan_summary", "What will happen")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.diff = _named(QTableWidget(0, 3), "plan_diff", "Settings before and after")
+        self.diff.setHorizontalHeaderLabels(["Setting", "Before", "After"])
+        self.diff.verticalHeader().hide()
+        self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.diff.horizontalHeader().setStretchLastSection(True)
+        self.diff.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.diff)
+
+    def initializePage(self) -> None:  # noqa: N802
+        wizard = self._wizard
+        wizard.plan = plan(
+            wizard.tenant, wizard.settings, wizard.lifetimes.desired(), name=wizard.tenant_name
+        )
+        self.summary.setText("\n\n".join(wizard.plan.summary()))
+        self.diff.setRowCount(len(wizard.plan.changes))
+        for row, change in enumerate(wizard.plan.changes):
+            for column, text in enumerate((change.setting, change.before, change.after)):
+                self.diff.setItem(row, column, QTableWidgetItem(text))
+        self.diff.setVisible(bool(wizard.plan.changes))
+        self.setButtonText(
+            QWizard.WizardButton.CommitButton, "&Continue" if wizard.plan.is_noop else "&Apply"
+        )
+
+
+class _ResultList(QListWidget):
+    def add(self, passed: bool | None, text: str) -> None:
+        mark = "…" if passed is None else ("✓" if passed else "✗")
+        item = QListWidgetItem(f"{mark}  {text}")
+        item.setData(Qt.ItemDataRole.UserRole, passed)
+        self.addItem(item)
+
+
+class ApplyPage(QWizardPage):
+    """Applies the plan and says what was done; on failure, what was not and how to complete it."""
+
+    def __init__(self, wizard: TenantWizard) -> None:
+        super().__init__()
+        self._wizard = wizard
+        self.setObjectName("apply_page")
+        self.setTitle("Applying")
+        self.steps = _named(_ResultList(), "apply_steps", "What was done")
+        self.outcome = _named(QLabel(), "apply_outcome", "Outcome")
+        self.outcome.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.steps)
+        layout.addWidget(self.outcome)
+        self.result: ApplyResult | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def initializePage(self) -> None:  # noqa: N802
+        self.result = None
+        self.steps.clear()
+        self.outcome.setText("Applying…")
+        self._task = asyncio.ensure_future(self._apply())
+
+    async def _apply(self) -> None:
+        wizard = self._wizard
+        assert wizard.plan is not None
+        self.result = await apply_plan(
+            wizard.gateway, wizard.plan, wizard.audit, profile=wizard.profile_name, before=wizard.settings
+        )
+        for step in self.result.steps:
+            self.steps.add(step.done, f"{step.name}: {step.detail}")
+        if not self.result.steps:
+            self.steps.add(True, "Nothing to change: the tenant is already set up as asked.")
+        if self.result.tenant_id and wizard.remember is not None:
+            try:
+                await wizard.remember(self.result.tenant_id)
+                self.steps.add(True, "The connection profile remembers the tenant.")
+            except Exception as exc:  # noqa: BLE001 - any failure here is reported, not fatal
+                self.steps.add(False, f"The profile could not remember the tenant: {exc}")
+        self.outcome.setText(self.result.summary())
+        self.completeChanged.emit()
+        wizard.applied.emit(self.result.ok)
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return self.result is not None and self.result.ok
+
+
+class VerifyPage(QWizardPage):
+    """Runs the doctor: a probe anonymous user, its tokens, then its removal."""
+
+    def __init__(self, wizard: TenantWizard) -> None:
+        super().__init__()
+        self._wizard = wizard
+        self.setObjectName("verify_page")
+        self.setTitle("Verify")
+        self.setSubTitle("A probe anonymous user is created by the recipe, checked and deleted.")
+        self.checks = _named(_ResultList(), "verify_checks", "Verification checks")
+        self.outcome = _named(QLabel(), "verify_outcome", "Verification outcome")
+        self.outcome.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.checks)
+        layout.addWidget(self.outcome)
+        self.passed: bool | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def initializePage(self) -> None:  # noqa: N802
+        self.passed = None
+        self.checks.clear()
+        self.outcome.setText("Verifying…")
+        self._task = asyncio.ensure_future(self._verify())
+
+    async def _verify(self) -> None:
+        wizard = self._wizard
+        tenant_id = wizard.apply_page.result.tenant_id if wizard.apply_page.result else None
+
+        def show(check: Check) -> None:
+            self.checks.add(check.passed, f"{check.name}: {check.detail}")
+
+        report = await run_doctor(wizard.gateway, tenant_id=tenant_id or "", on_check=show)
+        self.passed = report.ok
+        self.outcome.setText(
+            "Everything works: new anonymous users get the tenant's lifetime."
+            if report.ok
+            else "Verification failed: see the checks above."
+        )
+        self.completeChanged.emit()
+        wizard.verified.emit(report.ok)
+
+    def isComplete(self) -> bool:  # noqa: N802
+        return self.passed is not None
+
+
+class TenantWizard(QWizard):
+    """Sets up the anonymous tenant of one connection.
+
+    Signals:
+        applied(bool): the apply step ended (True: everything done).
+        verified(bool): the doctor ended (True: every check passed).
+    """
+
+    applied = Signal(bool)
+    verified = Signal(bool)
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        audit: AuditLog,
+        *,
+        profile_name: str,
+        remembered_tenant_id: str = "",
+        remember: TenantRemembered | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("tenant_wizard")
+        self.setAccessibleName("Anonymous tenant setup")
+        self.setWindowTitle("Set up the anonymous tenant")
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
+        self.gateway = gateway
+        self.audit = audit
+        self.profile_name = profile_name
+        self.remembered_tenant_id = remembered_tenant_id
+        self.remember = remember
+        self.tenant: Tenant | None = None
+        self.settings: SessionSettings | None = None
+        self.tenant_name = DEFAULT_TENANT_NAME
+        self.plan: TenantPlan | None = None
+        self.tenant_page = TenantPage(self)
+        self.lifetimes = LifetimesPage(self)
+        self.review = ReviewPage(self)
+        self.apply_page = ApplyPage(self)
+        self.verify_page = VerifyPage(self)
+        for page in (self.tenant_page, self.lifetimes, self.review, self.apply_page, self.verify_page):
+            self.addPage(page)
+        self.resize(720, 520)
+
+    async def wait_idle(self) -> None:
+        """Until the running lookup, apply or verification (if any) ends; for tests and closing."""
+        for page in (self.tenant_page, self.apply_page, self.verify_page):
+            task: Any = page._task  # noqa: SLF001 - the pages' own tasks
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(task)
