@@ -300,6 +300,7 @@ def test_first_run_starts_the_demo_sandbox_without_freezing_and_stops_it_on_exit
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    window.overview_loaded.connect(timer.stop)  # measure the start, not the screenshot's rendering
     shot = tmp_path / "main.png"
     seen: dict[str, str] = {}
     window.connection_changed.connect(
@@ -315,14 +316,15 @@ def test_first_run_starts_the_demo_sandbox_without_freezing_and_stops_it_on_exit
         finally:
             timer.stop()
 
-    started = time.monotonic()
     assert arun(scenario(), timeout=240) == 0
-    elapsed = time.monotonic() - started
 
+    # Seeding the demo data takes the child seconds; a blocking start would leave a gap that long.
+    # The bounds leave room for a loaded 2-core CI machine (nominal: a tick every 10 ms).
+    elapsed = ticks[-1] - ticks[0]
     gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     assert elapsed > 2.0, "the demo sandbox started too fast for this test to show anything"
     assert len(ticks) > elapsed / 0.05, f"the UI timer fired only {len(ticks)} times in {elapsed:.1f} s"
-    assert max(gaps) < 0.5, f"the UI froze for {max(gaps):.2f} s while the sandbox started"
+    assert max(gaps) < 1.0, f"the UI froze for {max(gaps):.2f} s while the sandbox started"
 
     image = QImage(str(shot))
     assert not image.isNull()
