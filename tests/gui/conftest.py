@@ -22,7 +22,6 @@ from anonconsole import app as console_app  # noqa: E402
 from anonconsole import paths  # noqa: E402
 
 T = TypeVar("T")
-Run = Callable[..., T]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
