@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 DEMO_PROFILE = "Sandbox (demo)"
 ICON_PATH = Path(__file__).resolve().parent.parent / "resources" / "anonconsole.svg"
-SCREENSHOT_SIZE = (1100, 700)
+SCREENSHOT_SIZE = (1400, 860)
 # How long --screenshot waits for the sandbox (a first start seeds the demo data) and the overview.
 SCREENSHOT_TIMEOUT = 300.0
 
@@ -43,6 +43,7 @@ class GuiOptions:
     sandbox_db: Path | None = None
     screenshot: Path | None = None
     color_scheme: str = "system"  # "system" | "light" | "dark"
+    page: str = "overview"  # the page shown first (a navigation key)
 
 
 # -- the sandbox ------------------------------------------------------------------------------------
@@ -235,10 +236,18 @@ async def _wait_loaded(window: MainWindow) -> bool:
     return await done
 
 
+async def _wait_users(window: MainWindow) -> None:
+    """Until the users of the connection are loaded (or their load ended otherwise)."""
+    while window.users.loading or not window.users.table_loaded:
+        await asyncio.sleep(0.1)
+
+
 async def ascreenshot(window: MainWindow, path: Path) -> int:
     """Wait until connected and loaded, render the window to `path` (PNG); 0 when it showed data."""
     try:
         loaded = await asyncio.wait_for(_wait_loaded(window), SCREENSHOT_TIMEOUT)
+        if loaded:
+            await asyncio.wait_for(_wait_users(window), SCREENSHOT_TIMEOUT)
     except TimeoutError:
         loaded = False
     await asyncio.sleep(0.2)  # let the status bar and layouts settle after the last update
@@ -256,6 +265,7 @@ async def amain(app: QApplication, window: MainWindow, options: GuiOptions) -> i
     app.aboutToQuit.connect(quit_event.set)
     window.closed.connect(quit_event.set)
     _on_signals(window.close)
+    window.show_page(options.page)
     window.show()
 
     db = options.sandbox_db
@@ -270,10 +280,11 @@ async def amain(app: QApplication, window: MainWindow, options: GuiOptions) -> i
     finally:
         connect.cancel()
         await asyncio.gather(connect, return_exceptions=True)
+        window.close()  # cancels the window's network work before its connection goes
+        await window.users.close()
         if window.gateway is not None:
             await window.gateway.aclose()
         await bootstrap.astop()
-        window.close()
         app.aboutToQuit.disconnect(quit_event.set)
     return result
 

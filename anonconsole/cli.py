@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="render the window offscreen once connected and loaded, save it as PNG and exit",
     )
     gui.add_argument(
+        "--page",
+        choices=("overview", "anonymous", "regular", "attention", "all"),
+        default="overview",
+        help="the page to show first (default: overview)",
+    )
+    gui.add_argument(
         "--color-scheme",
         choices=("system", "light", "dark"),
         default="system",
@@ -87,7 +93,9 @@ def _run(argv: list[str]) -> int:
 
     # Absolute, so the child, its state file and a later reuse all name the same database.
     db = args.sandbox_db.expanduser().resolve() if args.sandbox_db else None
-    return run_gui(GuiOptions(sandbox_db=db, screenshot=args.screenshot, color_scheme=args.color_scheme))
+    return run_gui(
+        GuiOptions(sandbox_db=db, screenshot=args.screenshot, color_scheme=args.color_scheme, page=args.page)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QSplitter,
     QStackedWidget,
     QTableWidget,
@@ -43,6 +44,8 @@ from anonconsole import messages
 from anonconsole.core.records import Tenant
 from anonconsole.gateway import Gateway, GatewayError, UserFilter
 from anonconsole.views.error_dialog import ErrorDialog
+from anonconsole.views.users_area import UsersArea
+from anonconsole.views.users_view import UsersView
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,9 @@ class MainWindow(QMainWindow):
     """
 
     closed = Signal()
+    connect_dialog_requested = Signal()
+    tenant_setup_requested = Signal()
+    verify_requested = Signal()
     connection_changed = Signal(object)
     overview_loaded = Signal()
     overview_failed = Signal(str)
@@ -277,23 +283,51 @@ class MainWindow(QMainWindow):
         self.quit_action.triggered.connect(self.close)
         self.refresh_action = QAction("&Refresh", self, shortcut=QKeySequence("F5"))
         self.refresh_action.setObjectName("refreshAction")
-        self.refresh_action.setToolTip("Reload the figures from the connected project (F5)")
+        self.refresh_action.setToolTip("Reload the overview and the users from the connected project (F5)")
         self.refresh_action.setEnabled(False)
         self.refresh_action.triggered.connect(self.refresh)
         self.about_action = QAction("&About AnonConsole", self)
         self.about_action.setObjectName("aboutAction")
         self.about_action.triggered.connect(self.show_about)
+        self.connect_action = QAction("&Connect…", self, shortcut=QKeySequence("Ctrl+Shift+O"))
+        self.connect_action.setObjectName("connectAction")
+        self.connect_action.setToolTip("Choose, add or edit a Descope project connection (Ctrl+Shift+O)")
+        self.connect_action.triggered.connect(self.connect_dialog_requested)
+        self.find_action = QAction("&Find users", self, shortcut=QKeySequence.StandardKey.Find)
+        self.find_action.setObjectName("findAction")
+        self.find_action.setToolTip("Search the users of the page shown (Ctrl+F)")
+        self.find_action.triggered.connect(self.focus_search)
+        self.tenant_setup_action = QAction("Set up the &anonymous tenant…", self)
+        self.tenant_setup_action.setObjectName("tenantSetupAction")
+        self.tenant_setup_action.setToolTip("Create or adopt the anonymous tenant and its session settings")
+        self.tenant_setup_action.triggered.connect(self.tenant_setup_requested)
+        self.verify_action = QAction("&Verify the setup", self)
+        self.verify_action.setObjectName("verifyAction")
+        self.verify_action.setToolTip("Create a probe anonymous user, check its tokens, delete it")
+        self.verify_action.triggered.connect(self.verify_requested)
+        for action in (self.tenant_setup_action, self.verify_action):
+            action.setEnabled(False)
 
         menus = self.menuBar()
         menus.setObjectName("menuBar")
-        menus.addMenu("&File").addAction(self.quit_action)
-        menus.addMenu("&View").addAction(self.refresh_action)
+        file_menu = menus.addMenu("&File")
+        file_menu.addAction(self.connect_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        view_menu = menus.addMenu("&View")
+        view_menu.addAction(self.refresh_action)
+        view_menu.addAction(self.find_action)
+        tools = menus.addMenu("&Tools")
+        tools.addAction(self.tenant_setup_action)
+        tools.addAction(self.verify_action)
         menus.addMenu("&Help").addAction(self.about_action)
         toolbar = self.addToolBar("Main")
         _named(toolbar, "mainToolBar", "Main toolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.addAction(self.connect_action)
         toolbar.addAction(self.refresh_action)
+        toolbar.addAction(self.tenant_setup_action)
 
     def _build_central(self) -> None:
         """Navigation on the left, the stacked pages on the right."""
@@ -305,9 +339,20 @@ class MainWindow(QMainWindow):
         self.navigation.setMaximumWidth(240)
         self.pages = _named(QStackedWidget(), "pages", "Pages")
         self.overview = OverviewPage()
+        self.users = UsersArea(self)
         for spec in PAGES:
             self.navigation.addItem(spec.title)
-            self.pages.addWidget(self.overview if spec.key == "overview" else EmptyPage(spec))
+            if spec.key == "overview":
+                page: QWidget = self.overview
+            elif spec.key in self.users.views:
+                page = self.users.views[spec.key]
+            else:
+                page = EmptyPage(spec)
+            self.pages.addWidget(page)
+        self.users.counts_changed.connect(self._show_counts)
+        self.users.progress.connect(self._show_load_progress)
+        self.users.loading_changed.connect(self._show_loading)
+        self.users.message.connect(self._users_message)
         self.navigation.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.navigation.setCurrentRow(0)
         splitter = _named(QSplitter(), "mainSplitter", "Main area")
@@ -350,6 +395,16 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         self.connection_label = _named(QLabel("Not connected"), "connectionLabel", "Connection")
         self.connection_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.load_progress = _named(QProgressBar(), "loadProgress", "Loading users")
+        self.load_progress.setMaximumWidth(220)
+        self.load_progress.setFormat("%v / %m")
+        self.load_progress.hide()
+        self.cancel_load = _named(QPushButton("Cancel"), "cancelLoad", "Cancel loading users")
+        self.cancel_load.setToolTip("Stop loading; the users loaded so far stay shown")
+        self.cancel_load.clicked.connect(self.users.cancel)
+        self.cancel_load.hide()
+        bar.addPermanentWidget(self.load_progress)
+        bar.addPermanentWidget(self.cancel_load)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.connection_label)
 
@@ -387,15 +442,71 @@ class MainWindow(QMainWindow):
         self.overview.show_state(text)
         self._set_busy(connecting=True)
 
-    def set_connection(self, profile_name: str, gateway: Gateway) -> asyncio.Task[None]:
-        """Use `gateway` from now on and load the overview; returns the loading task."""
+    def set_connection(
+        self,
+        profile_name: str,
+        gateway: Gateway,
+        *,
+        tenant_id: str = "",
+        tenant_name: str = "Anonymous Users",
+        grace_days: int = 0,
+    ) -> asyncio.Task[None]:
+        """Use `gateway` from now on: load the overview (returned task) and all users."""
         self._set_busy(connecting=False)
         self._profile_name = profile_name
         self._gateway = gateway
         self._set_title()
         self._set_connection_text(self._connection_summary(None))
+        for action in (self.tenant_setup_action, self.verify_action):
+            action.setEnabled(True)
         self.connection_changed.emit(gateway)
-        return self.refresh()  # type: ignore[no-any-return]
+        users = asyncio.ensure_future(
+            self.users.connect_to(
+                gateway, tenant_id=tenant_id, tenant_name=tenant_name, grace_days=grace_days
+            )
+        )
+        self._tasks.add(users)
+        users.add_done_callback(self._tasks.discard)
+        return self.refresh_overview()  # type: ignore[no-any-return]
+
+    def refresh(self) -> None:
+        """F5: reload the overview and the users; views keep their filters, sort and selection."""
+        self.refresh_overview()
+        self.users.refresh()
+
+    def focus_search(self) -> None:
+        """Ctrl+F: the search box of the users page shown (All users when another page is shown)."""
+        page = self.pages.currentWidget()
+        if not isinstance(page, UsersView):
+            self.show_page("all")
+            page = self.users.views["all"]
+        page.focus_search()
+
+    def _show_counts(self, counts: dict[str, int]) -> None:
+        for key, count in counts.items():
+            spec = PAGES[self.page_index(key)]
+            item = self.navigation.item(self.page_index(key))
+            item.setText(f"{spec.title}  ({count:,})")
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{spec.title}, {count:,} users")
+
+    def _show_load_progress(self, phase: str, done: int, total: int) -> None:
+        self.load_progress.setMaximum(max(total, 1))
+        self.load_progress.setValue(done)
+        what = "users" if phase == "users" else "last sign-ins"
+        self.load_progress.setFormat(f"Loading {what}: %v / %m")
+        self.load_progress.setToolTip(f"Loading {what}: {done:,} of {total:,}")
+
+    def _show_loading(self, loading: bool) -> None:
+        self.load_progress.setVisible(loading)
+        self.cancel_load.setVisible(loading)
+        if loading:
+            self.load_progress.setValue(0)
+
+    def _users_message(self, text: str, error: bool) -> None:
+        if error:
+            self.show_notice(messages.Message(messages.Level.ERROR, text))
+        else:
+            self.statusBar().showMessage(text, 15000)
 
     def set_connection_failed(self, profile_name: str, text: str) -> None:
         """Show that no connection could be made, and what to do (`text` is a user sentence)."""
@@ -404,14 +515,17 @@ class MainWindow(QMainWindow):
         self._gateway = None
         self._set_title()
         self.refresh_action.setEnabled(False)
+        for action in (self.tenant_setup_action, self.verify_action):
+            action.setEnabled(False)
+        self.users.cancel()
         self._set_connection_text(f"{profile_name}: not connected", error=True, details=text)
         self.overview.show_state(text)
         self.show_notice(messages.Message(messages.Level.ERROR, f"Not connected: {text}"))
         self.connection_changed.emit(None)
 
     @asyncSlot()
-    async def refresh(self) -> None:
-        """Reload the overview from the connection (F5); the action is off while it runs."""
+    async def refresh_overview(self) -> None:
+        """Reload the overview from the connection; the refresh action is off while it runs."""
         gateway = self._gateway
         task = asyncio.current_task()
         if gateway is None or task is None:
@@ -515,6 +629,7 @@ class MainWindow(QMainWindow):
         self._unsubscribe = []
         for task in list(self._tasks):
             task.cancel()
+        self.users.cancel()
         super().closeEvent(event)
         self.closed.emit()
 

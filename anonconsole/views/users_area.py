@@ -50,6 +50,7 @@ class UsersArea(QObject):
         self.views = {key: UsersView(self.table, kind) for key, kind in PAGE_KINDS.items()}
         self.gateway: Gateway | None = None
         self.policy_note = ""
+        self.table_loaded = False  # a load of the current connection has ended (however)
         self.loader.rows_added.connect(self._rows_added)
         self.loader.rows_changed.connect(self._rows_changed)
         self.loader.progress.connect(self.progress)
@@ -73,6 +74,7 @@ class UsersArea(QObject):
         self.loader.cancel()
         await self.loader.wait()
         self.gateway = gateway
+        self.table_loaded = False
         self.table.clear()
         for view in self.views.values():
             view.gateway = gateway
@@ -139,6 +141,7 @@ class UsersArea(QObject):
         self._ended(text, error=True)
 
     def _ended(self, text: str, *, error: bool) -> None:
+        self.table_loaded = True
         for view in self.views.values():
             if not error:
                 view.set_loading(False)

@@ -113,6 +113,16 @@ TEST_CHOICES: tuple[tuple[str, TestUsers], ...] = (
     ("Only test users", "only"),
 )
 SEARCH_DELAY_MS = 120
+COLUMN_WIDTHS = {
+    Column.USER_ID: 235,
+    Column.LOGIN_IDS: 210,
+    Column.STATUS: 75,
+    Column.CREATED: 125,
+    Column.LAST_SIGN_IN: 125,
+    Column.EXPIRES: 170,
+    Column.KIND: 120,
+    Column.REASON: 380,
+}
 
 
 class UsersView(QWidget):
@@ -147,7 +157,7 @@ class UsersView(QWidget):
         splitter.addWidget(self.details)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([800, 320])
+        splitter.setSizes([1000, 300])
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -192,12 +202,16 @@ class UsersView(QWidget):
         self.count_label = QLabel(self)
         self.count_label.setObjectName("count_label")
         self.count_label.setAccessibleName("Rows shown")
-        self._filters = QHBoxLayout()
-        self._filters.addWidget(self.search, 3)
+        self.search.setMinimumWidth(260)
+        row = QHBoxLayout()
         for widget in (self.status_filter, self.created_filter, self.expiry_filter, self.test_filter):
-            self._filters.addWidget(widget)
-        self._filters.addWidget(self.clear_button)
-        self._filters.addWidget(self.count_label)
+            row.addWidget(widget)
+        row.addWidget(self.clear_button)
+        row.addStretch(1)
+        row.addWidget(self.count_label)
+        self._filters = QVBoxLayout()
+        self._filters.addWidget(self.search)
+        self._filters.addLayout(row)
 
     def _build_table(self) -> None:
         view = QTableView(self)

@@ -167,10 +167,14 @@ def test_a_refused_key_is_explained_and_never_shown(
     assert wrong_key not in all_visible_text(window)
 
 
-def test_pages_other_than_the_overview_say_they_are_not_available_yet(window: MainWindow) -> None:
+def test_users_pages_are_views_and_the_rest_say_they_are_not_available_yet(window: MainWindow) -> None:
     titles = [window.navigation.item(row).text() for row in range(window.navigation.count())]
     assert titles == ["Overview", "Anonymous", "Regular", "Needs attention", "All users", "Audit"]
-    for spec in PAGES[1:]:
+    for key in ("anonymous", "regular", "attention", "all"):
+        window.show_page(key)
+        assert window.pages.currentWidget() is window.users.views[key]
+        assert window.pages.currentWidget().state_text == "Loading users…" or window.gateway is None
+    for spec in PAGES[5:]:
         window.show_page(spec.key)
         page = window.pages.currentWidget()
         assert page.objectName() == f"{spec.key}Page"
