@@ -19,16 +19,18 @@ import secrets
 import sqlite3
 import string
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from random import Random
 from typing import Any
 
 from anonconsole.sandbox import db, errors, passwords
 from anonconsole.sandbox.context import DEFAULT_REFRESH_SECONDS, DEFAULT_SESSION_SECONDS
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS users (
@@ -57,14 +59,12 @@ CREATE TABLE IF NOT EXISTS users (
     password_state TEXT NOT NULL DEFAULT 'none',
     sessions_valid_after REAL NOT NULL DEFAULT 0,
     signed_in INTEGER NOT NULL DEFAULT 0,
-    search_text TEXT NOT NULL DEFAULT ''
+    search_text TEXT NOT NULL DEFAULT '',
+    tenant_key TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS users_created ON users(created_ms);
 CREATE INDEX IF NOT EXISTS users_modified ON users(modified_ms);
-CREATE INDEX IF NOT EXISTS users_status ON users(status);
 CREATE INDEX IF NOT EXISTS users_email ON users(email COLLATE NOCASE);
 CREATE INDEX IF NOT EXISTS users_phone ON users(phone);
-CREATE INDEX IF NOT EXISTS users_test_created ON users(test, created_ms);
 CREATE TABLE IF NOT EXISTS login_ids (
     login_id TEXT PRIMARY KEY COLLATE NOCASE,
     user_seq INTEGER NOT NULL
@@ -149,6 +149,31 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
+
+# Search indexes (schema 2). Each `users_by_*` serves one sort order and carries every column the
+# common filters read (test flag, status, created time, tenant membership, free text), so the first
+# page of a search is an index walk that stops after `limit` matches. `seq` follows the sort key so
+# ties break by row id in index order, walked forwards or backwards. `users_filter` is the narrow one
+# counts walk (a test-flag and status range, then created time and tenants) and test-user searches use.
+_SEARCH_DDL = """
+CREATE INDEX IF NOT EXISTS users_by_created
+    ON users(created_ms, seq, test, status, tenant_key, search_text);
+CREATE INDEX IF NOT EXISTS users_by_name
+    ON users(name COLLATE NOCASE, seq, test, status, created_ms, tenant_key, search_text);
+CREATE INDEX IF NOT EXISTS users_filter ON users(test, status, created_ms, tenant_key);
+"""
+# Schema-1 indexes the search indexes replace.
+_REPLACED_INDEXES = ("users_created", "users_status", "users_test_created")
+# API sort field -> the search index ordered by it; other sorts filter through users_by_created.
+SORT_INDEXES = {"createdTime": "users_by_created", "name": "users_by_name"}
+FILTER_INDEX = "users_filter"
+DEFAULT_SORT = ("createdTime", False)
+# Pages starting within this many matches are read straight off the index (LIMIT/OFFSET).
+DIRECT_ROWS = 10_000
+# Filters the search indexes carry; any other filter reads table rows and lets SQLite pick an index.
+INDEXED_FILTERS = frozenset({"tenant_ids", "statuses", "text", "from_created_ms", "to_created_ms"})
+# Separates tenant ids in `users.tenant_key`; tenant ids may not contain control characters.
+TENANT_SEP = "\x1f"
 
 OTP_SECONDS = 5 * 60
 AUDIT_WINDOW_MS = 30 * 24 * 3600 * 1000
@@ -307,6 +332,7 @@ _BULK_USER_COLUMNS = (
     "password_state",
     "signed_in",
     "search_text",
+    "tenant_key",
 )
 
 
@@ -334,8 +360,8 @@ def _where(q: UserQuery) -> tuple[str, list[Any]]:
         add("test = 0")
     if q.tenant_ids:
         add(
-            f"seq IN (SELECT user_seq FROM user_tenants WHERE tenant_id IN ({_marks(q.tenant_ids)}))",
-            *q.tenant_ids,
+            "(" + " OR ".join(["instr(tenant_key, ?) > 0"] * len(q.tenant_ids)) + ")",
+            *(tenant_needle(t) for t in q.tenant_ids),
         )
     if q.role_names:
         marks = _marks(q.role_names)
@@ -395,18 +421,102 @@ def _where(q: UserQuery) -> tuple[str, list[Any]]:
 
 
 def _order_by(sort: Sequence[tuple[str, bool]]) -> str:
-    """ORDER BY for the requested sort, always ending in `seq` so paging is stable."""
+    """ORDER BY for the requested sort, always ending in `seq` so paging is stable.
+
+    Ties break in the direction of the first sort term, which is the order a search index walked
+    backwards yields (no sort step for a descending sort).
+    """
+    sort = list(sort) or [DEFAULT_SORT]
     terms = [f"{SORT_FIELDS[name]} {'DESC' if desc else 'ASC'}" for name, desc in sort]
-    if not terms:
-        terms.append("created_ms ASC")
-    terms.append("seq ASC")
+    terms.append(f"seq {'DESC' if sort[0][1] else 'ASC'}")
     return " ORDER BY " + ", ".join(terms)
+
+
+_NOT_FILTERS = frozenset({"test_users_only", "with_test_user", "sort", "page", "limit"})
+
+
+def active_filters(q: UserQuery) -> set[str]:
+    """Names of the UserQuery filters in use (the test-user flags, sort and paging excluded)."""
+    return {
+        f.name
+        for f in dataclass_fields(q)
+        if f.name not in _NOT_FILTERS and getattr(q, f.name) not in (None, "", (), [], {})
+    }
+
+
+def _index_hint(q: UserQuery, *, ordered: bool) -> str:
+    """INDEXED BY for a search (`ordered`) or its count (never with a text filter).
+
+    A filter the search indexes lack: no hint (SQLite picks, e.g. the email or id index). Counts and
+    test-user searches (a few rows, sorted after): the filter index. Else the sort's search index.
+    """
+    if not active_filters(q) <= INDEXED_FILTERS:
+        return ""
+    if q.test_users_only or not ordered:
+        return f" INDEXED BY {FILTER_INDEX}"
+    first = (list(q.sort) or [DEFAULT_SORT])[0][0]
+    return f" INDEXED BY {SORT_INDEXES.get(first, SORT_INDEXES['createdTime'])}"
+
+
+def _ordered_sql(q: UserQuery) -> tuple[str, list[Any]]:
+    """SELECT of the row ids of every match, in the requested order, and its parameters."""
+    where, params = _where(q)
+    return f"SELECT seq FROM users{_index_hint(q, ordered=True)}{where}{_order_by(q.sort)}", params
+
+
+def tenant_key(tenant_ids: Iterable[str]) -> str:
+    """`users.tenant_key`: the user's tenant ids between separators, e.g. "\\x1fT1\\x1fT2\\x1f"."""
+    ids = list(tenant_ids)
+    return TENANT_SEP + TENANT_SEP.join(ids) + TENANT_SEP if ids else ""
+
+
+def tenant_needle(tenant_id: str) -> str:
+    """What `instr(tenant_key, …)` looks for: exact, since tenant ids hold no separator."""
+    return f"{TENANT_SEP}{tenant_id}{TENANT_SEP}"
+
+
+class WriteScopedCache:
+    """A few query results, valid until the next write through the connection.
+
+    `total_changes` moves on every write through this connection (the sandbox's only writer), so a
+    stale entry is never served.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, size: int = 8) -> None:
+        self._conn = conn
+        self._size = size
+        self._changes = -1
+        self._items: dict[Any, Any] = {}
+
+    def _sync(self) -> None:
+        if self._conn.total_changes != self._changes:
+            self._items.clear()
+            self._changes = self._conn.total_changes
+
+    def get(self, key: Any) -> Any:
+        self._sync()
+        return self._items.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        self._sync()
+        if len(self._items) >= self._size:
+            self._items.pop(next(iter(self._items)))
+        self._items[key] = value
 
 
 def _search_text(rec: dict[str, Any]) -> str:
     """Lower-cased haystack for the free-text filter: login ids, name, email, phone, user id."""
     parts = [*rec["login_ids"], rec["name"], rec["email"], rec["phone"], rec["id"]]
     return "\n".join(p for p in parts if p).lower()
+
+
+def _loads(text: str) -> Any:
+    """json.loads with a shortcut for the empty list/object most JSON columns hold (pages of 1,000)."""
+    if text == "[]":
+        return []
+    if text == "{}":
+        return {}
+    return json.loads(text)
 
 
 def _tenant_pairs(user_tenants: Iterable[Any]) -> list[tuple[str, list[str]]]:
@@ -444,13 +554,32 @@ class Store:
         self.clock = clock
         self.rng: Random = rng or secrets.SystemRandom()
         self._savepoints = itertools.count()
-        self._search_cache: dict[tuple[str, tuple[str, ...], int], list[int]] = {}
+        self._ordered = WriteScopedCache(conn)
+        self._totals = WriteScopedCache(conn, size=32)
         # A 200,000-user database is ~170 MB: a bigger page cache and memory-mapped reads keep full
         # scans (free-text search, first page of a new query) in memory instead of re-reading pages.
         conn.execute("PRAGMA cache_size = -131072")
         conn.execute("PRAGMA mmap_size = 536870912")
         db.apply_schema(conn, _DDL)
-        if self.meta_get("schema_version") is None:
+        self._migrate()
+        db.apply_schema(conn, _SEARCH_DDL)
+
+    def _migrate(self) -> None:
+        """Bring an older database to SCHEMA_VERSION (1 → 2: tenant_key filled, replaced indexes dropped)."""
+        version = self.meta_get("schema_version")
+        if version == "1":
+            with self.transaction():
+                columns = {row[1] for row in self.conn.execute("PRAGMA table_info(users)")}
+                if "tenant_key" not in columns:
+                    self.conn.execute("ALTER TABLE users ADD COLUMN tenant_key TEXT NOT NULL DEFAULT ''")
+                rows = self.conn.execute("SELECT seq, tenants FROM users WHERE tenants != '[]'").fetchall()
+                self.conn.executemany(
+                    "UPDATE users SET tenant_key = ? WHERE seq = ?",
+                    [(tenant_key(t for t, _ in json.loads(r[1])), r[0]) for r in rows],
+                )
+                for index in _REPLACED_INDEXES:
+                    self.conn.execute(f"DROP INDEX IF EXISTS {index}")
+        if version != SCHEMA_VERSION:
             self.meta_set("schema_version", SCHEMA_VERSION)
 
     # ------------------------------------------------------------------ plumbing
@@ -476,11 +605,15 @@ class Store:
 
     # ------------------------------------------------------------------ user records
 
-    def _record(self, row: sqlite3.Row) -> dict[str, Any]:
-        """Internal (snake_case) record of a user row, JSON columns decoded."""
-        rec = dict(row)
+    def _record(self, row: sqlite3.Row, keys: Sequence[str] | None = None) -> dict[str, Any]:
+        """Internal (snake_case) record of a user row, JSON columns decoded.
+
+        `keys` (the rows' column names, shared by a page of rows) saves `dict(row)`, which costs
+        several microseconds a row.
+        """
+        rec = dict(zip(keys or row.keys(), row, strict=True))
         for column in ("login_ids", "role_names", "tenants", "custom_attributes", "sso_app_ids"):
-            rec[column] = json.loads(rec[column])
+            rec[column] = _loads(rec[column])
         rec["user_tenants"] = rec.pop("tenants")
         return rec
 
@@ -530,7 +663,12 @@ class Store:
 
     def _rows_to_users(self, rows: Iterable[sqlite3.Row]) -> list[dict[str, Any]]:
         names = self._tenant_names()
-        return [self._api_user(self._record(row), names) for row in rows]
+        keys: list[str] = []
+        users = []
+        for row in rows:
+            keys = keys or row.keys()
+            users.append(self._api_user(self._record(row, keys), names))
+        return users
 
     def _record_by_id(self, user_id: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
@@ -596,6 +734,8 @@ class Store:
 
     def _save(self, rec: dict[str, Any], *, insert: bool, old_login_ids: Sequence[str] = ()) -> None:
         """Write a whole record: the users row, its login ids and its tenants (one writer for all three)."""
+        if rec["status"] not in USER_STATUSES:
+            raise ValueError(f"bad user status {rec['status']!r}")  # counts rely on the known set
         rec["login_id"] = rec["login_ids"][0] if rec["login_ids"] else ""
         rec["search_text"] = _search_text(rec)
         row = {
@@ -610,6 +750,7 @@ class Store:
             "password_hash": rec["password_hash"],
             "password_state": rec["password_state"],
             "search_text": rec["search_text"],
+            "tenant_key": tenant_key(t for t, _ in rec["user_tenants"]),
         }
         for flag in ("verified_email", "verified_phone", "test"):
             row[flag] = int(bool(row[flag]))
@@ -795,33 +936,77 @@ class Store:
         return self.delete_users(ids)
 
     def search_users(self, q: UserQuery) -> tuple[list[dict[str, Any]], int]:
-        """One page of matching users (stable order) and the total number of matches."""
-        seqs = self._matching_seqs(q)
-        page = seqs[q.page * q.limit : (q.page + 1) * q.limit]
-        rows = {
-            r["seq"]: r for r in self.conn.execute(f"SELECT * FROM users WHERE seq IN ({_marks(page)})", page)
-        }
-        return self._rows_to_users(rows[s] for s in page if s in rows), len(seqs)
+        """One page of matching users (stable order) and the exact number of matches.
 
-    def _matching_seqs(self, q: UserQuery) -> list[int]:
-        """Ordered row ids of all matches, cached until the next write.
-
-        Paging a console through 200,000 users asks the same query 200 times; computing the ordered
-        match list once makes each later page a slice plus a primary-key fetch, whatever the filters.
-        `total_changes` moves on every write through this connection (the only writer), so a stale
-        list is never served.
+        A page within the first DIRECT_ROWS matches walks the search index and stops after the page;
+        its total is a count (cached), unless the page came out short, which gives the total. A deeper
+        page, or any page of a free-text search (a scan either way), slices the ordered list of all
+        matches, computed in one walk and cached: paging a console through 200,000 users asks the same
+        query 200 times. Caches last until the next write.
         """
-        where, params = _where(q)
-        sql = f"SELECT seq FROM users{where}{_order_by(q.sort)}"
-        key = (sql, tuple(json.dumps(p) for p in params), self.conn.total_changes)
-        cached = self._search_cache.get(key)
-        if cached is None:
-            cached = [r[0] for r in self.conn.execute(sql, params)]
-            self._search_cache = {k: v for k, v in self._search_cache.items() if k[2] == key[2]}
-            if len(self._search_cache) >= 8:
-                self._search_cache.pop(next(iter(self._search_cache)))
-            self._search_cache[key] = cached
-        return cached
+        sql, params = _ordered_sql(q)
+        key = (sql, json.dumps(params))
+        start = q.page * q.limit
+        ordered = self._ordered.get(key)
+        if ordered is None and start < DIRECT_ROWS and not q.text:
+            seqs = self._column(f"{sql} LIMIT ? OFFSET ?", [*params, q.limit, start])
+            short = len(seqs) < q.limit and (seqs or not start)
+            total = start + len(seqs) if short else self._total(q, key)
+            return self._users_in_order(seqs), total
+        if ordered is None:
+            ordered = array("q", self._column(sql, params))
+            self._ordered.put(key, ordered)
+        return self._users_in_order(ordered[start : start + q.limit].tolist()), len(ordered)
+
+    def search_plan(self, q: UserQuery) -> list[str]:
+        """SQLite's plan for the ordered walk of a search (EXPLAIN QUERY PLAN details): for checks."""
+        sql, params = _ordered_sql(q)
+        return [row[3] for row in self.conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+    def _column(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """First column of every row (plain tuples: much cheaper than sqlite3.Row for long results)."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        return [row[0] for row in cursor.execute(sql, params)]
+
+    def _users_in_order(self, seqs: list[int]) -> list[dict[str, Any]]:
+        rows = {
+            r["seq"]: r for r in self.conn.execute(f"SELECT * FROM users WHERE seq IN ({_marks(seqs)})", seqs)
+        }
+        return self._rows_to_users(rows[s] for s in seqs if s in rows)
+
+    def _total(self, q: UserQuery, key: Any) -> int:
+        total = self._totals.get(key)
+        if total is None:
+            total = self._count(q)
+            self._totals.put(key, total)
+        return int(total)
+
+    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self.conn.execute(sql, params).fetchone()[0])
+
+    def _count(self, q: UserQuery) -> int:
+        """Matches of a query. No filter, or one tenant only: b-tree counts minus the few test users."""
+        active = active_filters(q)
+        tenant = q.tenant_ids[0] if active == {"tenant_ids"} and len(q.tenant_ids) == 1 else None
+        if active and tenant is None:
+            if active & {"from_created_ms", "to_created_ms"} and not q.statuses:
+                # Every status spelled out lets the filter index seek the created-time range per status.
+                q = replace(q, statuses=USER_STATUSES)
+            where, params = _where(q)
+            return self._scalar(f"SELECT count(*) FROM users{_index_hint(q, ordered=False)}{where}", params)
+        in_tenant = " AND instr(tenant_key, ?) > 0" if tenant else ""
+        needle = [tenant_needle(tenant)] if tenant else []
+        tests = self._scalar(
+            f"SELECT count(*) FROM users INDEXED BY {FILTER_INDEX} WHERE test = 1{in_tenant}", needle
+        )
+        if q.test_users_only:
+            return tests
+        if tenant:
+            everyone = self._scalar("SELECT count(*) FROM user_tenants WHERE tenant_id = ?", [tenant])
+        else:
+            everyone = self.user_count()
+        return everyone if q.with_test_user else everyone - tests
 
     # ------------------------------------------------------------------ passwords
 
@@ -1157,6 +1342,8 @@ class Store:
     ) -> dict[str, Any]:
         """Create a tenant (id chosen by the caller or generated); names and ids are unique."""
         tenant_id = tenant_id or new_id(self.rng, "T")
+        if any(ord(c) < 32 for c in tenant_id):
+            raise errors.invalid_argument("A tenant ID must not contain control characters")
         if self.tenant(tenant_id) is not None:
             raise errors.invalid_argument(f"Tenant with ID {tenant_id} already exists")
         self._check_tenant_name(name, tenant_id)
@@ -1227,9 +1414,10 @@ class Store:
             rows = self.conn.execute(
                 f"SELECT seq, tenants FROM users WHERE seq IN ({_marks(chunk)})", chunk
             ).fetchall()
+            kept = [(r[0], [p for p in json.loads(r[1]) if p[0] != tenant_id]) for r in rows]
             self.conn.executemany(
-                "UPDATE users SET tenants = ? WHERE seq = ?",
-                [(json.dumps([p for p in json.loads(r[1]) if p[0] != tenant_id]), r[0]) for r in rows],
+                "UPDATE users SET tenants = ?, tenant_key = ? WHERE seq = ?",
+                [(json.dumps(pairs), tenant_key(t for t, _ in pairs), seq) for seq, pairs in kept],
             )
 
     def tenant_settings(self, tenant_id: str) -> dict[str, Any] | None:
@@ -1384,6 +1572,7 @@ class Store:
                     rec["password_state"],
                     rec["signed_in"],
                     _search_text(rec),
+                    tenant_key(t for t, _ in rec["user_tenants"]),
                 )
             )
             login_rows.extend((login_id, seq) for login_id in rec["login_ids"])
