@@ -22,14 +22,15 @@ from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 import anonconsole
-from anonconsole import messages, paths, secrets
-from anonconsole.gateway import Connection, Gateway
-from anonconsole.sandbox.process import SandboxError, SandboxOptions, SandboxProcess
+from anonconsole import messages, paths
+from anonconsole.config import SANDBOX, ProfileStore
+from anonconsole.connections import ConnectionManager, SandboxBootstrap
+from anonconsole.sandbox.process import SandboxOptions
 from anonconsole.views.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
-DEMO_PROFILE = "Sandbox (demo)"
+DEMO_PROFILE = SANDBOX.name
 ICON_PATH = Path(__file__).resolve().parent.parent / "resources" / "anonconsole.svg"
 SCREENSHOT_SIZE = (1400, 860)
 # How long --screenshot waits for the sandbox (a first start seeds the demo data) and the overview.
@@ -52,77 +53,6 @@ class GuiOptions:
 def demo_sandbox_options(db: Path | None = None) -> SandboxOptions:
     """The built-in sandbox: demo data, Descope's rate limits, state kept in the user data dir."""
     return SandboxOptions(db=db or paths.sandbox_db(), demo=True, rate_limits="descope")
-
-
-class SandboxBootstrap:
-    """Reuses a healthy sandbox already serving the same database, else starts one as a child.
-
-    Only a child started here is stopped by `astop`: a reused sandbox belongs to whoever started
-    it (another console, or `anonconsole sandbox serve`).
-
-    Attributes:
-        process: the sandbox in use, once `areuse` or `astart` succeeded.
-        started_here: whether `process` is our child (and so ours to stop).
-    """
-
-    def __init__(self, options: SandboxOptions, state_file: Path) -> None:
-        self.options = options
-        self.state_file = state_file
-        self.process: SandboxProcess | None = None
-        self.started_here = False
-
-    async def areuse(self, key: str) -> str | None:
-        """URL of a running sandbox for our database, or None when there is none."""
-        process = await SandboxProcess.areuse(self.state_file, self.options, key)
-        if process is None:
-            return None
-        self.process, self.started_here = process, False
-        return process.url
-
-    async def astart(self, key: str) -> str:
-        """Start our own child (free port, health-checked) and return its URL."""
-        self.process = SandboxProcess(self.options, key, state_file=self.state_file)
-        self.started_here = True
-        return await self.process.astart()
-
-    async def astop(self) -> None:
-        """Stop the child we started; leave a reused sandbox running."""
-        process, self.process = self.process, None
-        if process is not None and self.started_here:
-            await process.astop()
-
-
-async def ademo_key() -> str:
-    """The built-in profile's key from the keyring (created once), else one for this run only."""
-    try:
-        return await asyncio.to_thread(secrets.get_or_create_key, DEMO_PROFILE)
-    except secrets.KeyringUnavailable as exc:
-        messages.warning(f"{exc.user_message} Meanwhile the sandbox uses a key kept in memory for this run.")
-        return secrets.new_key()
-
-
-async def astart_demo(window: MainWindow, bootstrap: SandboxBootstrap) -> None:
-    """Get the key, reuse or start the sandbox, and hand the connection to the window."""
-    window.set_connecting(DEMO_PROFILE, "Connecting to sandbox…")
-    key = await ademo_key()
-    messages.register_secret(key)
-    try:
-        # areuse only accepts a sandbox that takes our key (one started by another run with the
-        # same keyring entry, or by `anonconsole sandbox serve` given that key); else a child of ours.
-        url = await bootstrap.areuse(key)
-        if url is None:
-            window.set_connecting(DEMO_PROFILE, "Starting the sandbox (the first start seeds demo data)…")
-            url = await bootstrap.astart(key)
-        else:
-            messages.info(f"Using the sandbox already running at {url}.")
-    except (OSError, SandboxError) as exc:
-        log.error("The sandbox did not start: %s", exc)
-        first_line = messages.scrub(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
-        window.set_connection_failed(
-            DEMO_PROFILE, f"{first_line} Details in {bootstrap.options.db.parent / 'sandbox.log'}."
-        )
-        return
-    window.set_connection(DEMO_PROFILE, Gateway(Connection(bootstrap.options.project_id, url, key)))
 
 
 # -- the application --------------------------------------------------------------------------------
@@ -191,6 +121,8 @@ def setup_logging() -> Path:
     to_stderr.setFormatter(messages.ScrubFormatter("anonconsole: %(levelname)s: %(message)s"))
     root = logging.getLogger()
     root.setLevel(logging.INFO)
+    # qasync's executor logs submitted callables and their results at DEBUG: never let that through.
+    logging.getLogger("qasync").setLevel(logging.INFO)
     root.addHandler(to_file)
     root.addHandler(to_stderr)
     qInstallMessageHandler(_qt_message)
@@ -270,7 +202,9 @@ async def amain(app: QApplication, window: MainWindow, options: GuiOptions) -> i
 
     db = options.sandbox_db
     bootstrap = SandboxBootstrap(demo_sandbox_options(db), paths.sandbox_state_file(db))
-    connect = asyncio.create_task(astart_demo(window, bootstrap))
+    store = await asyncio.to_thread(ProfileStore.load)
+    manager = ConnectionManager(window, store, bootstrap)
+    connect = asyncio.create_task(manager.start())
     result = 0
     try:
         if options.screenshot is None:
