@@ -23,9 +23,9 @@ from PySide6.QtWidgets import QApplication
 
 import anonconsole
 from anonconsole import messages, paths
+from anonconsole.bootstrap import SandboxBootstrap, demo_sandbox_options
 from anonconsole.config import SANDBOX, ProfileStore
-from anonconsole.connections import ConnectionManager, SandboxBootstrap
-from anonconsole.sandbox.process import SandboxOptions
+from anonconsole.connections import ConnectionManager
 from anonconsole.views.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -45,14 +45,6 @@ class GuiOptions:
     screenshot: Path | None = None
     color_scheme: str = "system"  # "system" | "light" | "dark"
     page: str = "overview"  # the page shown first (a navigation key)
-
-
-# -- the sandbox ------------------------------------------------------------------------------------
-
-
-def demo_sandbox_options(db: Path | None = None) -> SandboxOptions:
-    """The built-in sandbox: demo data, Descope's rate limits, state kept in the user data dir."""
-    return SandboxOptions(db=db or paths.sandbox_db(), demo=True, rate_limits="descope")
 
 
 # -- the application --------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Without a command, opens the console (same as `anonconsole gui`).",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {anonconsole.__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{gui,sandbox}")
+    commands = parser.add_subparsers(dest="command", metavar="{gui,doctor,sandbox}")
     gui = commands.add_parser("gui", help="open the console (the default)")
     gui.add_argument(
         "--sandbox-db",
@@ -50,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("system", "light", "dark"),
         default="system",
         help="palette: follow the OS (default), or force light or dark",
+    )
+    doctor = commands.add_parser(
+        "doctor",
+        help="verify a profile's anonymous-user setup with a probe user that is always deleted",
+        description=(
+            "Checks the connection and the anonymous tenant's session settings, creates a probe "
+            "anonymous user by the KB recipe, checks its tokens, then deletes it. The management key "
+            "comes from the OS keyring; on a headless machine without one, DESCOPE_MANAGEMENT_KEY is "
+            "used instead (and said so). Exit code: 0 all passed, 1 a check failed, 2 unusable profile."
+        ),
+    )
+    doctor.add_argument(
+        "--profile", default="Sandbox (demo)", help="profile name (default: the built-in sandbox)"
     )
     commands.add_parser(
         "sandbox",
@@ -88,6 +101,12 @@ def _run(argv: list[str]) -> int:
         return sandbox_cli.main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv or ["gui"])
+    if args.command == "doctor":
+        import asyncio
+
+        from anonconsole.doctor import doctor_for_profile
+
+        return asyncio.run(doctor_for_profile(args.profile, lambda line: print(line, flush=True)))
     _check_gui_args(parser, args)
     from anonconsole.app import GuiOptions, run_gui  # Qt only for the GUI
 

@@ -14,9 +14,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from anonconsole import paths, secrets
+from anonconsole.bootstrap import SandboxBootstrap, demo_sandbox_options
+from anonconsole.config import ConfigError, ProfileStore, resolve_key
 from anonconsole.core.classify import format_duration
 from anonconsole.core.records import SessionSettings, Tenant
-from anonconsole.gateway import AnonymousSession, Gateway, GatewayError, NotFound
+from anonconsole.gateway import AnonymousSession, Connection, Gateway, GatewayError, NotFound
 from anonconsole.gateway.recipe import random_password
 
 # Seconds of slack between the refresh token's lifetime and the tenant setting (clock, rounding).
@@ -178,3 +181,42 @@ async def _despite_cancellation(cleanup: Coroutine[Any, Any, None]) -> None:
     task.result()
     if cancelled:
         raise asyncio.CancelledError
+
+
+async def doctor_for_profile(name: str, out: Callable[[str], None]) -> int:
+    """`anonconsole doctor --profile NAME`: 0 when every check passed, 1 when one failed, 2 when
+    the profile cannot be used. Headless: the key may come from DESCOPE_MANAGEMENT_KEY (said so)."""
+    try:
+        store = await asyncio.to_thread(ProfileStore.load)
+        if name not in store:
+            known = ", ".join(f"“{n}”" for n in store.names())
+            out(f"anonconsole doctor: no profile is named “{name}”. Profiles: {known}.")
+            return 2
+        profile = store.get(name)
+        resolved = await asyncio.to_thread(lambda: resolve_key(profile, allow_env=True))
+    except (ConfigError, secrets.KeyringUnavailable) as exc:
+        out(f"anonconsole doctor: {exc.user_message}")
+        return 2
+    if resolved.notice:
+        out(resolved.notice)
+    bootstrap: SandboxBootstrap | None = None
+    base_url = profile.base_url
+    if profile.is_sandbox:
+        bootstrap = SandboxBootstrap(demo_sandbox_options(), paths.sandbox_state_file())
+        base_url = await bootstrap.aurl(resolved.key, on_start=lambda: out("Starting the sandbox…"))
+    project_id = bootstrap.options.project_id if bootstrap else profile.project_id
+    try:
+        async with Gateway(Connection(project_id, base_url, resolved.key)) as gateway:
+            report = await run_doctor(
+                gateway,
+                tenant_id=profile.anonymous_tenant_id,
+                tenant_name=profile.anonymous_tenant_name,
+                on_check=lambda check: out(
+                    f"{'PASS' if check.passed else 'FAIL'}  {check.name}: {check.detail}"
+                ),
+            )
+    finally:
+        if bootstrap is not None:
+            await bootstrap.astop()
+    out("All checks passed." if report.ok else "The setup has a problem: see the failed check.")
+    return 0 if report.ok else 1
