@@ -8,6 +8,8 @@ anonymous users of every age, converted users, regular users, users needing atte
 `seed_bulk` writes N users with executemany for scale tests. It stores `passwords.UNUSABLE` for the
 anonymous users' password: their random replacement password is by design known to nobody, so an
 unusable marker is observably the same, and hashing 200,000 throw-away values would take minutes.
+Each bulk sign-in gets a history row and, when it falls in the audit window (the last 30 days, all
+Descope keeps), the LoginSucceed audit record a real sign-in writes.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from random import Random
 from typing import Any
 
 from anonconsole.sandbox import passwords
-from anonconsole.sandbox.store import Store, new_id
+from anonconsole.sandbox.store import AUDIT_WINDOW_MS, Store, new_id, sign_in_audit_row
 
 SEED = 20240129
 DAY = 86400.0
@@ -373,13 +375,44 @@ def _bulk_record(rng: Random, kind: str, n: int, now: float, anon: str) -> tuple
     return rec, [created, *signins]
 
 
+def _bulk_sign_ins(
+    rng: Random, rec: dict[str, Any], kind: str, times: list[float], *, now: float, anon: str
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """History rows of a bulk user's sign-ins and audit rows of those inside the audit window.
+
+    Anonymous users sign in with their password in the anonymous tenant; others with OTP.
+    """
+    in_anon = bool(rec["user_tenants"])
+    method = "otp" if kind in ("converted", "regular") else "password"
+    tenants = [t for t, _ in rec["user_tenants"]]
+    window_start = now - AUDIT_WINDOW_MS / 1000
+    history, audit = [], []
+    for at in times:
+        city, country, prefix = rng.choice(PLACES)
+        ip = f"{prefix}{rng.randrange(1, 255)}"
+        history.append((rec["id"], int(at), city, country, ip, anon if in_anon else ""))
+        if at >= window_start:
+            audit.append(
+                sign_in_audit_row(
+                    rec["id"],
+                    rec["login_ids"],
+                    tenants,
+                    method=method,
+                    ip=ip,
+                    country=country,
+                    at_ms=int(at * 1000),
+                )
+            )
+    return history, audit
+
+
 def seed_bulk(
     store: Store, n: int, *, now: float, progress: Callable[[int], None] | None = None
 ) -> dict[str, int]:
     """N users (mostly anonymous, the demo's mix) written with executemany; nothing if users exist.
 
-    History rows are written for each sign-in; LoginSucceed audit records are not (the audit trail
-    only matters for recent, interactive activity). Returns users per kind.
+    Every sign-in has a history row; those of the last 30 days also a LoginSucceed audit record, so
+    audit search and "active last month" work at scale. Returns users per kind.
     """
     if store.user_count():
         return {}
@@ -394,17 +427,18 @@ def seed_bulk(
     weights = [w for _, w in BULK_MIX]
     counts: Counter[str] = Counter()
     for start in range(0, n, CHUNK):
-        records, history = [], []
+        records, history, audit = [], [], []
         for i in range(start, min(n, start + CHUNK)):
             kind = rng.choices(kinds, weights)[0]
             counts[kind] += 1
             rec, times = _bulk_record(rng, kind, i, now, anon)
             records.append(rec)
-            history.extend(
-                (rec["id"], int(t), "", "", "", anon if rec["user_tenants"] else "") for t in times
-            )
+            rows, audits = _bulk_sign_ins(rng, rec, kind, times, now=now, anon=anon)
+            history.extend(rows)
+            audit.extend(audits)
         store.bulk_insert_users(records)
         store.bulk_insert_history(history)
+        store.bulk_insert_audit(audit)
         if progress:
             progress(min(n, start + CHUNK))
     return dict(counts)

@@ -336,6 +336,62 @@ _BULK_USER_COLUMNS = (
 )
 
 
+def audit_row(
+    action: str,
+    *,
+    at_ms: int,
+    user_id: str = "",
+    login_ids: Iterable[str] = (),
+    tenants: Iterable[str] = (),
+    data: dict[str, Any] | None = None,
+    actor_id: str = "",
+    type: str = "info",  # noqa: A002 - Descope's audit field name
+    method: str = "",
+    device: str = "Desktop",
+    geo: str = "",
+    remote_address: str = "",
+) -> tuple[Any, ...]:
+    """One audit table row, in _AUDIT_COLUMNS order."""
+    return (
+        at_ms,
+        action,
+        user_id,
+        _dumps(list(login_ids)),
+        _dumps(list(tenants)),
+        _dumps(data or {}),
+        actor_id,
+        type,
+        method,
+        device,
+        geo,
+        remote_address,
+    )
+
+
+def sign_in_audit_row(
+    user_id: str,
+    login_ids: Sequence[str],
+    tenants: Sequence[str],
+    *,
+    method: str,
+    ip: str,
+    country: str,
+    at_ms: int,
+) -> tuple[Any, ...]:
+    """The LoginSucceed record of a sign-in (actor: the primary login id), as real sign-ins write it."""
+    return audit_row(
+        "LoginSucceed",
+        at_ms=at_ms,
+        user_id=user_id,
+        login_ids=login_ids,
+        tenants=tenants,
+        actor_id=login_ids[0] if login_ids else user_id,
+        method=method,
+        geo=country,
+        remote_address=ip,
+    )
+
+
 def _marks(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
@@ -508,6 +564,13 @@ def _search_text(rec: dict[str, Any]) -> str:
     """Lower-cased haystack for the free-text filter: login ids, name, email, phone, user id."""
     parts = [*rec["login_ids"], rec["name"], rec["email"], rec["phone"], rec["id"]]
     return "\n".join(p for p in parts if p).lower()
+
+
+def _dumps(value: Any) -> str:
+    """json.dumps with a shortcut for empty lists/objects (the bulk seed encodes a million values)."""
+    if not value and isinstance(value, list | tuple | dict):
+        return "{}" if isinstance(value, dict) else "[]"
+    return json.dumps(value)
 
 
 def _loads(text: str) -> Any:
@@ -1060,17 +1123,11 @@ class Store:
             status = "enabled" if rec["status"] == "invited" else rec["status"]
             self.conn.execute("UPDATE users SET signed_in = 1, status = ? WHERE id = ?", (status, user_id))
             if not rec["test"]:
-                self.add_audit(
-                    "LoginSucceed",
-                    user_id=user_id,
-                    login_ids=rec["login_ids"],
-                    tenants=[t for t, _ in rec["user_tenants"]],
-                    actor_id=rec["login_ids"][0] if rec["login_ids"] else user_id,
-                    method=method,
-                    remote_address=ip,
-                    geo=country,
-                    at=ms / 1000,
+                tenants = [t for t, _ in rec["user_tenants"]]
+                row = sign_in_audit_row(
+                    user_id, rec["login_ids"], tenants, method=method, ip=ip, country=country, at_ms=ms
                 )
+                self.conn.execute(_insert("audit", _AUDIT_COLUMNS), row)
         return first
 
     def history(self, user_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -1209,23 +1266,26 @@ class Store:
         at: float | None = None,
         geo: str = "",
     ) -> None:
-        self.conn.execute(
-            _insert("audit", _AUDIT_COLUMNS),
-            (
-                self._ms(at),
-                action,
-                user_id,
-                json.dumps(list(login_ids)),
-                json.dumps(list(tenants)),
-                json.dumps(data or {}),
-                actor_id,
-                type,
-                method,
-                device,
-                geo,
-                remote_address,
-            ),
+        row = audit_row(
+            action,
+            at_ms=self._ms(at),
+            user_id=user_id,
+            login_ids=login_ids,
+            tenants=tenants,
+            data=data,
+            actor_id=actor_id,
+            type=type,
+            method=method,
+            device=device,
+            remote_address=remote_address,
+            geo=geo,
         )
+        self.conn.execute(_insert("audit", _AUDIT_COLUMNS), row)
+
+    def bulk_insert_audit(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Audit rows built by `audit_row` / `sign_in_audit_row`, one transaction (the bulk seed)."""
+        with self.transaction():
+            self.conn.executemany(_insert("audit", _AUDIT_COLUMNS), rows)
 
     def search_audit(
         self,
@@ -1555,17 +1615,17 @@ class Store:
                     seq,
                     rec["id"],
                     rec["login_ids"][0],
-                    json.dumps(rec["login_ids"]),
+                    _dumps(rec["login_ids"]),
                     *(rec[c] for c in ("name", "given_name", "middle_name", "family_name", "email", "phone")),
                     int(rec["verified_email"]),
                     int(rec["verified_phone"]),
-                    json.dumps(rec["role_names"]),
-                    json.dumps(rec["user_tenants"]),
+                    _dumps(rec["role_names"]),
+                    _dumps(rec["user_tenants"]),
                     rec["status"],
                     rec["picture"],
                     int(rec["test"]),
-                    json.dumps(rec["custom_attributes"]),
-                    json.dumps(rec["sso_app_ids"]),
+                    _dumps(rec["custom_attributes"]),
+                    _dumps(rec["sso_app_ids"]),
                     rec["created_ms"],
                     rec["modified_ms"],
                     rec["password_hash"],
@@ -1576,7 +1636,7 @@ class Store:
                 )
             )
             login_rows.extend((login_id, seq) for login_id in rec["login_ids"])
-            tenant_rows.extend((t, seq, json.dumps(roles)) for t, roles in rec["user_tenants"])
+            tenant_rows.extend((t, seq, _dumps(roles)) for t, roles in rec["user_tenants"])
         with self.transaction():
             self.conn.executemany(
                 _insert("users", _BULK_USER_COLUMNS),

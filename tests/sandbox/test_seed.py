@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from anonconsole.sandbox import db, seed
-from anonconsole.sandbox.store import Store, UserQuery
+from anonconsole.sandbox.store import AUDIT_WINDOW_MS, Store, UserQuery
 
 NOW = 1_764_000_000.0
 
@@ -90,3 +92,28 @@ def test_bulk_mix_and_timing(tmp_path: Path) -> None:
     assert total == counts["anonymous"] + counts["attention"]
     assert not store.check_password(page[0]["userId"], seed.DEFAULT_ANON_PASSWORD)
     assert seed.seed_bulk(store, 10, now=NOW) == {}
+
+
+def test_bulk_sign_ins_of_the_last_month_are_audited(tmp_path: Path) -> None:
+    """Each bulk sign-in inside the audit window has the LoginSucceed record a real sign-in writes."""
+    store = Store(db.connect(tmp_path / "audit.db"), "P2Seed", clock=lambda: NOW)
+    seed.seed_bulk(store, 5000, now=NOW)
+    window_start = NOW - AUDIT_WINDOW_MS / 1000
+    audits: list[dict[str, Any]] = []
+    for page in itertools.count():
+        batch = store.search_audit(actions=["LoginSucceed"], limit=1000, page=page)
+        audits.extend(batch)
+        if len(batch) < 1000:
+            break
+    users = {u["userId"]: u for u in _all(store)}
+    recent = [h for h in store.history(list(users)) if h["loginTime"] >= window_start]
+    assert len(recent) > 100
+    expected = sorted((h["userId"], h["loginTime"], h["ip"], h["country"]) for h in recent)
+    got = sorted((a["userId"], int(a["occurred"]) // 1000, a["remoteAddress"], a["geo"]) for a in audits)
+    assert got == expected
+    for audit in audits[:200]:
+        user = users[audit["userId"]]
+        assert audit["externalIds"] == user["loginIds"] == [audit["actorId"]]
+        assert audit["tenants"] == [t["tenantId"] for t in user["userTenants"]]
+        assert audit["method"] == ("password" if user["userTenants"] else "otp")
+    assert all(h["city"] and h["ip"] for h in recent)
