@@ -58,13 +58,13 @@ COLUMNS: dict[Kind | None, tuple[Column, ...]] = {
         Column.LAST_SIGN_IN,
     ),
     Kind.ATTENTION: (
+        Column.REASON,
         Column.USER_ID,
         Column.LOGIN_IDS,
-        Column.NAME,
         Column.EMAIL,
+        Column.NAME,
         Column.STATUS,
         Column.TENANTS,
-        Column.REASON,
     ),
     None: (
         Column.KIND,
