@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import qasync
@@ -31,7 +32,7 @@ from anonconsole.views.main_window import MainWindow
 log = logging.getLogger(__name__)
 
 DEMO_PROFILE = SANDBOX.name
-ICON_PATH = Path(__file__).resolve().parent.parent / "resources" / "anonconsole.svg"
+ICON = "anonconsole.svg"
 SCREENSHOT_SIZE = (1400, 860)
 # How long --screenshot waits for the sandbox (a first start seeds the demo data) and the overview.
 SCREENSHOT_TIMEOUT = 300.0
@@ -92,8 +93,9 @@ def create_application(color_scheme: str = "system") -> QApplication:
     app.setOrganizationName("AnonConsole")
     app.setApplicationVersion(anonconsole.__version__)
     QGuiApplication.setDesktopFileName("anonconsole")
-    if ICON_PATH.exists():
-        app.setWindowIcon(QIcon(str(ICON_PATH)))
+    icon = resources.files("anonconsole.resources") / ICON
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
     app.setStyle("Fusion")
     apply_color_scheme(app, color_scheme)
     if color_scheme == "system":

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -47,8 +47,8 @@ from anonconsole.gateway import (
     PermissionDenied,
     UnknownProject,
 )
+from anonconsole.views.widgets import named
 
-W = TypeVar("W", bound=QObject)
 T = TypeVar("T")
 Check = Callable[[Connection], Awaitable[ConnectionCheck]]
 SandboxCheck = Callable[[], Awaitable[ConnectionCheck]]
@@ -64,14 +64,6 @@ QLabel[role="error"] {{ color: {error}; }}
 QLabel#testResult[state="ok"] {{ color: {ok}; }}
 QLabel#testResult[state="error"] {{ color: {error}; }}
 """
-
-
-def named(widget: W, name: str, accessible: str = "") -> W:
-    """Give a widget its objectName (style and test hook) and accessible name."""
-    widget.setObjectName(name)
-    if accessible and isinstance(widget, QWidget):
-        widget.setAccessibleName(accessible)
-    return widget
 
 
 async def check_connection(connection: Connection) -> ConnectionCheck:

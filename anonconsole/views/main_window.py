@@ -46,6 +46,7 @@ from anonconsole.gateway import Gateway, GatewayError, UserFilter
 from anonconsole.views.error_dialog import ErrorDialog
 from anonconsole.views.users_area import UsersArea
 from anonconsole.views.users_view import UsersView
+from anonconsole.views.widgets import named
 
 
 @dataclass(frozen=True)
@@ -119,26 +120,19 @@ async def load_overview(gateway: Gateway) -> Overview:
     )
 
 
-def _named(widget: QWidget, name: str, accessible: str) -> QWidget:
-    """Give a key widget its objectName (style and test hook) and accessible name."""
-    widget.setObjectName(name)
-    widget.setAccessibleName(accessible)
-    return widget
-
-
 class EmptyPage(QWidget):
     """The empty state of a page whose view is not in this version: says what it will hold."""
 
     def __init__(self, spec: PageSpec, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        _named(self, f"{spec.key}Page", f"{spec.title} page")
+        named(self, f"{spec.key}Page", f"{spec.title} page")
         title = QLabel(spec.title)
         title.setStyleSheet("font-size: 18pt; font-weight: 600")
         body = QLabel(
             f"{spec.coming}\n\nThis page is not available yet in this version of AnonConsole "
             f"({anonconsole.__version__}). It stays empty rather than showing made-up data."
         )
-        _named(body, f"{spec.key}EmptyState", f"{spec.title}: not available yet")
+        named(body, f"{spec.key}EmptyState", f"{spec.title}: not available yet")
         body.setWordWrap(True)
         # A centred wrapped label gets its unwrapped height from the layout: fix width and height.
         body.setFixedWidth(520)
@@ -163,10 +157,10 @@ class OverviewPage(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        _named(self, "overviewPage", "Overview page")
+        named(self, "overviewPage", "Overview page")
         title = QLabel("Overview")
         title.setStyleSheet("font-size: 18pt; font-weight: 600")
-        self.state = _named(QLabel("Not connected."), "overviewState", "Overview state")
+        self.state = named(QLabel("Not connected."), "overviewState", "Overview state")
         self.state.setWordWrap(True)
 
         self.project_id = self._value("overviewProjectId", "Project ID")
@@ -182,7 +176,7 @@ class OverviewPage(QWidget):
         form.addRow("Test users:", self.test_users)
         form.addRow("Tenants:", self.tenant_count)
 
-        self.tenants = _named(QTableWidget(0, 2), "overviewTenants", "Tenants")
+        self.tenants = named(QTableWidget(0, 2), "overviewTenants", "Tenants")
         self.tenants.setHorizontalHeaderLabels(["Name", "Tenant ID"])
         self.tenants.verticalHeader().setVisible(False)
         self.tenants.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -202,7 +196,7 @@ class OverviewPage(QWidget):
         """A selectable value label (IDs and URLs get copied)."""
         label = QLabel("—")
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        _named(label, name, accessible)
+        named(label, name, accessible)
         return label
 
     def show_state(self, text: str) -> None:
@@ -322,7 +316,7 @@ class MainWindow(QMainWindow):
         tools.addAction(self.verify_action)
         menus.addMenu("&Help").addAction(self.about_action)
         toolbar = self.addToolBar("Main")
-        _named(toolbar, "mainToolBar", "Main toolbar")
+        named(toolbar, "mainToolBar", "Main toolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         toolbar.addAction(self.connect_action)
@@ -331,13 +325,13 @@ class MainWindow(QMainWindow):
 
     def _build_central(self) -> None:
         """Navigation on the left, the stacked pages on the right."""
-        self.navigation = _named(QListWidget(), "navigation", "Navigation")
+        self.navigation = named(QListWidget(), "navigation", "Navigation")
         self.navigation.setStyleSheet(
             "QListWidget#navigation { outline: 0; } QListWidget#navigation::item { padding: 6px 8px; }"
         )
         self.navigation.setMinimumWidth(170)
         self.navigation.setMaximumWidth(240)
-        self.pages = _named(QStackedWidget(), "pages", "Pages")
+        self.pages = named(QStackedWidget(), "pages", "Pages")
         self.overview = OverviewPage()
         self.users = UsersArea(self)
         for spec in PAGES:
@@ -355,7 +349,7 @@ class MainWindow(QMainWindow):
         self.users.message.connect(self._users_message)
         self.navigation.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.navigation.setCurrentRow(0)
-        splitter = _named(QSplitter(), "mainSplitter", "Main area")
+        splitter = named(QSplitter(), "mainSplitter", "Main area")
         splitter.addWidget(self.navigation)
         splitter.addWidget(self.pages)
         splitter.setStretchFactor(1, 1)
@@ -369,11 +363,11 @@ class MainWindow(QMainWindow):
 
     def _build_notice(self) -> QFrame:
         """A hidden banner for warnings and errors that must not scroll away with the status bar."""
-        self.notice = _named(QFrame(), "notice", "Notice")
-        self.notice_text = _named(QLabel(), "noticeText", "Notice text")
+        self.notice = named(QFrame(), "notice", "Notice")
+        self.notice_text = named(QLabel(), "noticeText", "Notice text")
         self.notice_text.setWordWrap(True)
         self.notice_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        dismiss = _named(QToolButton(), "dismissNotice", "Dismiss notice")
+        dismiss = named(QToolButton(), "dismissNotice", "Dismiss notice")
         dismiss.setText("✕")
         dismiss.setAutoRaise(True)
         dismiss.clicked.connect(self.notice.hide)
@@ -387,19 +381,19 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         """Temporary messages on the left; progress and the connection label on the right."""
         bar = self.statusBar()
-        _named(bar, "statusBar", "Status bar")
-        self.progress = _named(QProgressBar(), "busyIndicator", "Working")
+        named(bar, "statusBar", "Status bar")
+        self.progress = named(QProgressBar(), "busyIndicator", "Working")
         self.progress.setRange(0, 0)
         self.progress.setMaximumWidth(120)
         self.progress.setTextVisible(False)
         self.progress.hide()
-        self.connection_label = _named(QLabel("Not connected"), "connectionLabel", "Connection")
+        self.connection_label = named(QLabel("Not connected"), "connectionLabel", "Connection")
         self.connection_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.load_progress = _named(QProgressBar(), "loadProgress", "Loading users")
+        self.load_progress = named(QProgressBar(), "loadProgress", "Loading users")
         self.load_progress.setMaximumWidth(220)
         self.load_progress.setFormat("%v / %m")
         self.load_progress.hide()
-        self.cancel_load = _named(QPushButton("Cancel"), "cancelLoad", "Cancel loading users")
+        self.cancel_load = named(QPushButton("Cancel"), "cancelLoad", "Cancel loading users")
         self.cancel_load.setToolTip("Stop loading; the users loaded so far stay shown")
         self.cancel_load.clicked.connect(self.users.cancel)
         self.cancel_load.hide()

@@ -49,6 +49,7 @@ from anonconsole.core.tenant_setup import (
 from anonconsole.doctor import Check, run_doctor
 from anonconsole.gateway import Gateway, GatewayError, NotFound
 from anonconsole.tenant_apply import ApplyResult, apply_plan
+from anonconsole.views.widgets import named
 
 UNITS = ("minutes", "hours", "days", "weeks")
 CUSTOM = "Custom"
@@ -56,12 +57,6 @@ LOOKUP_DELAY_MS = 300
 
 # Called with the tenant ID once the tenant exists, so the profile remembers it.
 TenantRemembered = Callable[[str], Awaitable[None]]
-
-
-def _named(widget: QWidget, name: str, accessible: str) -> QWidget:
-    widget.setObjectName(name)
-    widget.setAccessibleName(accessible)
-    return widget
 
 
 class _LifetimeEdit(QWidget):
@@ -72,11 +67,11 @@ class _LifetimeEdit(QWidget):
         self.value = QSpinBox(self)
         self.value.setRange(0, 100_000)
         self.value.setValue(value)
-        _named(self.value, f"{name}_value", f"{label} value")
+        named(self.value, f"{name}_value", f"{label} value")
         self.unit = QComboBox(self)
         self.unit.addItems(UNITS)
         self.unit.setCurrentText(unit)
-        _named(self.unit, f"{name}_unit", f"{label} unit")
+        named(self.unit, f"{name}_unit", f"{label} unit")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.value)
@@ -103,15 +98,15 @@ class TenantPage(QWizardPage):
             "Anonymous users live in their own tenant, whose session settings give them a limited "
             "lifetime. Find it by name (it is created if missing) or give its ID."
         )
-        self.by_name = _named(QRadioButton("Find or create the tenant named"), "by_name", "Find by name")
-        self.by_id = _named(QRadioButton("Use the existing tenant with ID"), "by_id", "Use tenant ID")
+        self.by_name = named(QRadioButton("Find or create the tenant named"), "by_name", "Find by name")
+        self.by_id = named(QRadioButton("Use the existing tenant with ID"), "by_id", "Use tenant ID")
         group = QButtonGroup(self)
         group.addButton(self.by_name)
         group.addButton(self.by_id)
-        self.name = _named(QLineEdit(DEFAULT_TENANT_NAME), "tenant_name", "Tenant name")
-        self.tenant_id = _named(QLineEdit(), "tenant_id", "Tenant ID")
+        self.name = named(QLineEdit(DEFAULT_TENANT_NAME), "tenant_name", "Tenant name")
+        self.tenant_id = named(QLineEdit(), "tenant_id", "Tenant ID")
         self.tenant_id.setPlaceholderText("T2…")
-        self.status = _named(QLabel(), "lookup_status", "Lookup result")
+        self.status = named(QLabel(), "lookup_status", "Lookup result")
         self.status.setWordWrap(True)
         form = QFormLayout(self)
         form.addRow(self.by_name, self.name)
@@ -202,7 +197,7 @@ class LifetimesPage(QWizardPage):
             "An anonymous user can come back until its refresh token expires, counted from its last "
             "sign-in; after that it can be culled."
         )
-        self.preset = _named(QComboBox(), "preset", "Lifetime preset")
+        self.preset = named(QComboBox(), "preset", "Lifetime preset")
         self.preset.addItems([*PRESETS, CUSTOM])
         desired = Desired()
         self.refresh = _LifetimeEdit(
@@ -211,12 +206,12 @@ class LifetimesPage(QWizardPage):
         self.session = _LifetimeEdit(
             "session", "Session token lifetime", desired.session.value, desired.session.unit
         )
-        self.inactivity_on = _named(
+        self.inactivity_on = named(
             QCheckBox("Sign out after inactivity of"), "inactivity_on", "Inactivity timeout"
         )
         self.inactivity = _LifetimeEdit("inactivity", "Inactivity timeout", 1, "days")
         self.inactivity.setEnabled(False)
-        self.errors = _named(QLabel(), "lifetime_errors", "Problems with these lifetimes")
+        self.errors = named(QLabel(), "lifetime_errors", "Problems with these lifetimes")
         self.errors.setWordWrap(True)
         self.errors.setStyleSheet("color: #d0433b;")
         form = QFormLayout(self)
@@ -282,10 +277,10 @@ class ReviewPage(QWizardPage):
         self.setSubTitle("Nothing has changed yet. Apply makes these changes in Descope.")
         self.setCommitPage(True)
         self.setButtonText(QWizard.WizardButton.CommitButton, "&Apply")
-        self.summary = _named(QLabel(), "plan_summary", "What will happen")
+        self.summary = named(QLabel(), "plan_summary", "What will happen")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.diff = _named(QTableWidget(0, 3), "plan_diff", "Settings before and after")
+        self.diff = named(QTableWidget(0, 3), "plan_diff", "Settings before and after")
         self.diff.setHorizontalHeaderLabels(["Setting", "Before", "After"])
         self.diff.verticalHeader().hide()
         self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -327,8 +322,8 @@ class ApplyPage(QWizardPage):
         self._wizard = wizard
         self.setObjectName("apply_page")
         self.setTitle("Applying")
-        self.steps = _named(_ResultList(), "apply_steps", "What was done")
-        self.outcome = _named(QLabel(), "apply_outcome", "Outcome")
+        self.steps = named(_ResultList(), "apply_steps", "What was done")
+        self.outcome = named(QLabel(), "apply_outcome", "Outcome")
         self.outcome.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.steps)
@@ -375,8 +370,8 @@ class VerifyPage(QWizardPage):
         self.setObjectName("verify_page")
         self.setTitle("Verify")
         self.setSubTitle("A probe anonymous user is created by the recipe, checked and deleted.")
-        self.checks = _named(_ResultList(), "verify_checks", "Verification checks")
-        self.outcome = _named(QLabel(), "verify_outcome", "Verification outcome")
+        self.checks = named(_ResultList(), "verify_checks", "Verification checks")
+        self.outcome = named(QLabel(), "verify_outcome", "Verification outcome")
         self.outcome.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.checks)

@@ -1,0 +1,18 @@
+"""Small helpers every view uses."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QWidget
+
+W = TypeVar("W", bound=QObject)
+
+
+def named(widget: W, name: str, accessible: str = "") -> W:
+    """Give a key widget its objectName (style and test hook) and accessible name."""
+    widget.setObjectName(name)
+    if accessible and isinstance(widget, QWidget):
+        widget.setAccessibleName(accessible)
+    return widget
