@@ -83,6 +83,11 @@ def invalid_otp(message: str = "Invalid one-time code") -> DescopeError:
     return DescopeError(401, "E061102", "Invalid one-time code", message)
 
 
+def enchanted_link_pending(message: str = "The enchanted link was not verified yet") -> DescopeError:
+    """A pending session asked for before its link was verified (code from descope-api.md §1.7)."""
+    return DescopeError(401, "E062503", "Enchanted link unauthorized", message)
+
+
 def password_expired() -> DescopeError:
     return DescopeError(400, "E062909", "Password expired", "Password expired, reset it to sign in")
 

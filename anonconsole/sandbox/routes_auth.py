@@ -1,4 +1,4 @@
-"""Authentication API: JWKS, password, OTP, sessions, management sign-in (descope-api.md §2.3-§2.4).
+"""Authentication API: JWKS, password, OTP, links, sessions, management sign-in/up (descope-api.md §2.3-§2.4).
 
 Every successful authentication goes through `_issue`, so history, audit, the invited→enabled switch
 and `firstSeen` are handled in one place (`Store.record_sign_in`). Refresh tokens are not rotated.
@@ -154,19 +154,34 @@ async def password_policy(request: Request) -> Response:
     return JSONResponse(passwords.POLICY)
 
 
+# create_user keyword -> its spellings in a sign-up `user` object. The snake_case ones come from
+# `generate_sign_up_embedded_link`, which posts `CreateUserObj.__dict__`.
+PROFILE_FIELDS = {
+    "name": ("name",),
+    "given_name": ("givenName", "given_name"),
+    "middle_name": ("middleName", "middle_name"),
+    "family_name": ("familyName", "family_name"),
+    "email": ("email",),
+    "phone": ("phone",),
+}
+
+
+def profile_fields(body: Body) -> dict[str, Any]:
+    """The non-empty profile fields of a sign-up `user` object, as `Store.create_user` keywords."""
+    fields = {}
+    for key, names in PROFILE_FIELDS.items():
+        value = next((v for v in [body.text(n) for n in names] if v), None)
+        if value:
+            fields[key] = value
+    return fields
+
+
 def _user_fields(user: dict[str, Any] | None) -> dict[str, Any]:
     """Profile fields of a sign-up `user` object, as `Store.create_user` keywords."""
     body = Body(user or {})
-    fields = {
-        "name": body.text("name"),
-        "given_name": body.text("givenName"),
-        "middle_name": body.text("middleName"),
-        "family_name": body.text("familyName"),
-        "email": body.text("email"),
-        "phone": body.text("phone"),
-    }
+    fields = profile_fields(body)
     body.done()
-    return {k: v for k, v in fields.items() if v}
+    return fields
 
 
 def _login_failed(request: Request, user: dict[str, Any] | None, login_id: str, method: str) -> None:
@@ -394,6 +409,18 @@ def _pending_key(method: str, login_id: str) -> str:
     )
 
 
+def _verify_address(
+    request: Request, user: dict[str, Any], method: str, value: str, *, add: bool = False
+) -> dict[str, Any]:
+    """Mark an e-mail address or phone (by delivery method) verified, optionally as a login id."""
+    store = _ctx(request).store
+    if not value:
+        return user
+    if method in PHONE_METHODS:
+        return store.update_contact(user["userId"], phone=value, verified_phone=True, add_login_id=add)
+    return store.update_contact(user["userId"], email=value, verified_email=True, add_login_id=add)
+
+
 def _apply_verified_contact(
     request: Request, user: dict[str, Any], method: str, login_id: str
 ) -> dict[str, Any]:
@@ -401,18 +428,11 @@ def _apply_verified_contact(
     store = _ctx(request).store
     key = _pending_key(method, login_id)
     pending = store.meta_get(key)
-    phone = method in PHONE_METHODS
-    if pending:
-        store.meta_set(key, "")
-        update = json.loads(pending)
-        value, add = update["value"], bool(update["addToLoginIds"])
-    else:
-        value, add = _address(user, method, login_id), False
-        if not value:
-            return user
-    if phone:
-        return store.update_contact(user["userId"], phone=value, verified_phone=True, add_login_id=add)
-    return store.update_contact(user["userId"], email=value, verified_email=True, add_login_id=add)
+    if not pending:
+        return _verify_address(request, user, method, _address(user, method, login_id))
+    store.meta_set(key, "")
+    update = json.loads(pending)
+    return _verify_address(request, user, method, update["value"], add=bool(update["addToLoginIds"]))
 
 
 async def otp_verify(request: Request) -> Response:
@@ -612,6 +632,121 @@ async def mgmt_anonymous(request: Request) -> Response:
     return JSONResponse(ctx.tokens.response(session, refresh_token, user=None, first_seen=True))
 
 
+def create_signup_user(request: Request, login_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A user signing up through the management API or a sign-up link (fields: create_user keywords).
+
+    An e-mail (phone) login id without an explicit address becomes the address, verified only when the
+    request says so, as with the other sign-up methods.
+    """
+    store = _ctx(request).store
+    if store.user_by_login_id(login_id) is not None:
+        raise errors.user_already_exists()
+    fields = dict(fields)
+    if "email" not in fields and "@" in login_id:
+        fields["email"] = login_id
+    if "phone" not in fields and login_id.startswith("+"):
+        fields["phone"] = login_id
+    for kind in ("email", "phone"):
+        fields[f"verified_{kind}"] = bool(fields.get(f"verified_{kind}")) and bool(fields.get(kind))
+    return store.create_user(login_id, **fields)
+
+
+async def _mgmt_signup_request(request: Request) -> tuple[str, dict[str, Any], dict[str, Any], int | None]:
+    """(login id, create_user keywords, custom claims, refresh seconds) of a mgmt sign-up body."""
+    body = await _body(request)
+    login_id = body.text("loginId", required=True) or ""
+    user = Body(body.obj("user") or {})
+    fields = profile_fields(user)
+    for kind, name in (("email", "emailVerified"), ("phone", "phoneVerified")):
+        fields[f"verified_{kind}"] = any([user.flag(name), body.flag(name)])  # sent twice by the SDK
+    sso_app_id = next((v for v in [user.text("ssoAppId"), body.text("ssoAppId")] if v), None)
+    if sso_app_id:
+        fields["sso_app_ids"] = [sso_app_id]
+    user.done()
+    claims = _custom_claims(body.obj("customClaims"))
+    refresh_duration = body.integer("refreshDuration")
+    body.done()
+    return login_id, fields, claims, refresh_duration
+
+
+async def mgmt_signup(request: Request) -> Response:
+    """POST /v1/mgmt/auth/signup: create the user and answer JWTs (`firstSeen: true`)."""
+    login_id, fields, claims, refresh_duration = await _mgmt_signup_request(request)
+    user = create_signup_user(request, login_id, fields)
+    return _issue(
+        request, user, method="mgmt", amr=[], extra=claims, refresh_seconds=refresh_duration or None
+    )
+
+
+async def mgmt_signup_in(request: Request) -> Response:
+    """POST /v1/mgmt/auth/signup-in: sign in an existing user (profile left as is), else sign up."""
+    login_id, fields, claims, refresh_duration = await _mgmt_signup_request(request)
+    user = _ctx(request).store.user_by_login_id(login_id)
+    if user is None:
+        user = create_signup_user(request, login_id, fields)
+    _ensure_enabled(user)
+    return _issue(
+        request, user, method="mgmt", amr=[], extra=claims, refresh_seconds=refresh_duration or None
+    )
+
+
+# -- links (test-user magic and enchanted links, embedded links) --------------------------------
+
+
+async def _token(request: Request, name: str) -> str:
+    _check_project(request)
+    body = await _body(request)
+    value = body.text(name, required=True) or ""
+    body.done()
+    return value
+
+
+def _sign_in_by_link(request: Request, link: dict[str, Any], *, method: str) -> Response:
+    """Sign in (or, for a sign-up link, create) the link's user; its address is now verified."""
+    store = _ctx(request).store
+    login_id, delivery = link["loginId"], link["method"]
+    if link["kind"] == "signup":
+        user = create_signup_user(request, login_id, link["data"].get("fields", {}))
+    else:
+        found = store.user_by_login_id(login_id)
+        if found is None:
+            raise errors.user_not_found()
+        user = found
+    _ensure_enabled(user)
+    amr: list[str] = []
+    if delivery in OTP_METHODS:
+        user = _verify_address(request, user, delivery, _address(user, delivery, login_id))
+        amr = ["sms" if delivery in PHONE_METHODS else "email"]
+    extra = _custom_claims(link["data"].get("customClaims"))
+    return _issue(request, user, method=method, amr=amr, extra=extra)
+
+
+async def magiclink_verify(request: Request) -> Response:
+    """POST /v1/auth/magiclink/verify: a magic-link, embedded-link or sign-up-link token, once."""
+    token = await _token(request, "token")
+    link = _ctx(request).store.use_link(token, ("magiclink", "embedded", "signup"))
+    if link is None:
+        raise errors.unauthorized("The magic link token is invalid, already used or expired")
+    return _sign_in_by_link(request, link, method="magiclink")
+
+
+async def enchantedlink_verify(request: Request) -> Response:
+    """POST /v1/auth/enchantedlink/verify: the user clicked; the pending session can be collected."""
+    token = await _token(request, "token")
+    if _ctx(request).store.use_link(token, ("enchantedlink",)) is None:
+        raise errors.unauthorized("The enchanted link token is invalid, already used or expired")
+    return JSONResponse({})
+
+
+async def enchantedlink_pending_session(request: Request) -> Response:
+    """POST /v1/auth/enchantedlink/pending-session: JWTs once the link is verified (E062503 before)."""
+    pending_ref = await _token(request, "pendingRef")
+    link = _ctx(request).store.collect_pending(pending_ref)
+    if link is None:
+        raise errors.enchanted_link_pending()
+    return _sign_in_by_link(request, link, method="enchantedlink")
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/v2/keys/{project_id}", jwks, methods=["GET"]),
@@ -634,6 +769,11 @@ def routes() -> list[BaseRoute]:
         Route("/v1/auth/me/history", me_history, methods=["GET"]),
         Route("/v1/auth/me/tenants", me_tenants, methods=["POST"]),
         Route("/v1/auth/tenant/select", select_tenant, methods=["POST"]),
+        Route("/v1/auth/magiclink/verify", magiclink_verify, methods=["POST"]),
+        Route("/v1/auth/enchantedlink/verify", enchantedlink_verify, methods=["POST"]),
+        Route("/v1/auth/enchantedlink/pending-session", enchantedlink_pending_session, methods=["POST"]),
         Route("/v1/mgmt/auth/signin", mgmt_signin, methods=["POST"]),
+        Route("/v1/mgmt/auth/signup", mgmt_signup, methods=["POST"]),
+        Route("/v1/mgmt/auth/signup-in", mgmt_signup_in, methods=["POST"]),
         Route("/v1/mgmt/auth/anonymous", mgmt_anonymous, methods=["POST"]),
     ]

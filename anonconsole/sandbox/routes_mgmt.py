@@ -16,6 +16,10 @@ Choices where Descope's behaviour is not documented:
 * Deleting a user that does not exist succeeds (idempotent); loading it fails with E112102.
 * Tenant settings POST merges into the current settings (fields the SDK drops as None keep their
   value), except `selfProvisioningDomains`, which is overwritten as sent.
+* Links: test-user magic/enchanted links need a `URI` (the sandbox has no project redirect URL) and
+  put the token in its `t` parameter; link and embedded tokens are valid once, for `timeout` seconds
+  or 10 minutes, and kept only hashed. Embedded links work for any enabled user; a sign-up embedded
+  link refuses an existing login id and creates the user when verified.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from anonconsole.sandbox import errors, passwords
+from anonconsole.sandbox import errors, passwords, routes_auth
 from anonconsole.sandbox.context import SandboxContext
 from anonconsole.sandbox.errors import Body, DescopeError
 from anonconsole.sandbox.store import (
@@ -601,19 +605,112 @@ async def history(request: Request) -> JSONResponse:
 DELIVERY_METHODS = ("email", "sms", "voice", "whatsapp", "embedded")
 
 
+def _delivery_method(b: Body) -> str:
+    method = (b.text("deliveryMethod", required=True) or "").lower()
+    if method not in DELIVERY_METHODS:
+        raise errors.invalid_argument(f"deliveryMethod must be one of: {', '.join(DELIVERY_METHODS)}")
+    return method
+
+
+def _test_user(store: Store, login_id: str) -> dict[str, Any]:
+    """The test user generate_*_for_test_user works on (regular users are refused, as by Descope)."""
+    user = _user_by_login_id(store, login_id)
+    if not user["test"]:
+        raise errors.invalid_argument("Codes and links can be generated for test users only")
+    return user
+
+
+def _link_data(b: Body, claims_field: str = "loginOptions") -> dict[str, Any]:
+    """What a link carries to its verification: the custom claims of `loginOptions` (or `customClaims`)."""
+    raw = b.obj(claims_field) or {}
+    claims = raw.get("customClaims") if claims_field == "loginOptions" else raw
+    if claims is not None and not isinstance(claims, dict):
+        raise errors.validation_failed("customClaims must be an object")
+    return {"customClaims": claims} if claims else {}
+
+
+def _link_url(uri: str, token: str) -> str:
+    """The link as it would be sent: the redirect URI with the token in `t`."""
+    return f"{uri}{'&' if '?' in uri else '?'}t={token}"
+
+
 async def generate_otp(request: Request) -> JSONResponse:
     ctx = _ctx(request)
     b = await _body(request)
     login_id = b.text("loginId", required=True) or ""
-    method = (b.text("deliveryMethod", required=True) or "").lower()
+    method = _delivery_method(b)
     b.obj("loginOptions")
     b.done()
-    if method not in DELIVERY_METHODS:
-        raise errors.invalid_argument(f"deliveryMethod must be one of: {', '.join(DELIVERY_METHODS)}")
-    user = _user_by_login_id(ctx.store, login_id)
-    if not user["test"]:
-        raise errors.invalid_argument("One-time codes can be generated for test users only")
+    _test_user(ctx.store, login_id)
     return _ok({"code": ctx.store.create_otp(login_id, method, at=ctx.clock()), "loginId": login_id})
+
+
+async def generate_magic_link(request: Request) -> JSONResponse:
+    """A magic link for a test user; `magiclink.verify` accepts its token once."""
+    ctx = _ctx(request)
+    b = await _body(request)
+    login_id = b.text("loginId", required=True) or ""
+    method = _delivery_method(b)
+    uri = b.text("URI", required=True) or ""
+    data = _link_data(b)
+    b.done()
+    _test_user(ctx.store, login_id)
+    token, _ = ctx.store.create_link("magiclink", login_id, method=method, data=data)
+    return _ok({"link": _link_url(uri, token), "loginId": login_id})
+
+
+async def generate_enchanted_link(request: Request) -> JSONResponse:
+    """An enchanted link for a test user: verify its token, then collect the session by `pendingRef`."""
+    ctx = _ctx(request)
+    b = await _body(request)
+    login_id = b.text("loginId", required=True) or ""
+    uri = b.text("URI", required=True) or ""
+    data = _link_data(b)
+    b.done()
+    _test_user(ctx.store, login_id)
+    token, pending_ref = ctx.store.create_link("enchantedlink", login_id, method="email", data=data)
+    return _ok({"link": _link_url(uri, token), "loginId": login_id, "pendingRef": pending_ref})
+
+
+def _timeout(b: Body) -> int:
+    seconds = b.integer("timeout") or 0
+    if seconds < 0:
+        raise errors.invalid_argument("timeout must not be negative")
+    return seconds
+
+
+async def embedded_link(request: Request) -> JSONResponse:
+    """A sign-in token for any enabled user, verified like a magic link (default 10 minutes)."""
+    ctx = _ctx(request)
+    b = await _body(request)
+    login_id = b.text("loginId", required=True) or ""
+    data = _link_data(b, "customClaims")
+    seconds = _timeout(b)
+    b.done()
+    user = _user_by_login_id(ctx.store, login_id)
+    if user["status"] == "disabled":
+        raise errors.invalid_argument("The user is disabled")
+    token, _ = ctx.store.create_link("embedded", login_id, data=data, seconds=seconds)
+    return _ok({"token": token})
+
+
+async def signup_embedded_link(request: Request) -> JSONResponse:
+    """A sign-up token for a new login id: verifying it creates the user and signs it in."""
+    ctx = _ctx(request)
+    b = await _body(request)
+    login_id = b.text("loginId", required=True) or ""
+    user = Body(b.obj("user") or {})
+    fields = routes_auth.profile_fields(user)
+    user.done()
+    fields["verified_email"] = bool(b.flag("emailVerified"))
+    fields["verified_phone"] = bool(b.flag("phoneVerified"))
+    data = _link_data(b)
+    seconds = _timeout(b)
+    b.done()
+    if ctx.store.login_id_owner(login_id) is not None:
+        raise errors.user_already_exists()
+    token, _ = ctx.store.create_link("signup", login_id, data={**data, "fields": fields}, seconds=seconds)
+    return _ok({"token": token})
 
 
 # --------------------------------------------------------------------------- tenants
@@ -948,6 +1045,10 @@ def routes() -> list[BaseRoute]:
         f"{user}/logout": logout,
         f"{user}/history": history,
         "/v1/mgmt/tests/generate/otp": generate_otp,
+        "/v1/mgmt/tests/generate/magiclink": generate_magic_link,
+        "/v1/mgmt/tests/generate/enchantedlink": generate_enchanted_link,
+        f"{user}/signin/embeddedlink": embedded_link,
+        f"{user}/signup/embeddedlink": signup_embedded_link,
         "/v1/mgmt/tenant/create": tenant_create,
         "/v1/mgmt/tenant/update": _tenant_writer(replace=True),
         "/v1/mgmt/tenant/delete": tenant_delete,

@@ -130,6 +130,17 @@ CREATE TABLE IF NOT EXISTS otp_codes (
     expires REAL NOT NULL,
     PRIMARY KEY (login_id, method)
 );
+CREATE TABLE IF NOT EXISTS link_tokens (
+    token_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    login_id TEXT NOT NULL,
+    method TEXT NOT NULL DEFAULT '',
+    data TEXT NOT NULL DEFAULT '{}',
+    pending_ref TEXT NOT NULL DEFAULT '',
+    expires REAL NOT NULL,
+    verified INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS link_tokens_pending ON link_tokens(pending_ref);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
     time REAL NOT NULL,
@@ -176,6 +187,8 @@ INDEXED_FILTERS = frozenset({"tenant_ids", "statuses", "text", "from_created_ms"
 TENANT_SEP = "\x1f"
 
 OTP_SECONDS = 5 * 60
+LINK_SECONDS = 10 * 60
+LINK_KINDS = ("magiclink", "enchantedlink", "embedded", "signup")
 AUDIT_WINDOW_MS = 30 * 24 * 3600 * 1000
 MANAGEMENT_ACTOR = "management key"
 PASSWORD_STATES = ("none", "active", "temporary", "expired")
@@ -1225,6 +1238,73 @@ class Store:
             return False
         self.conn.execute("DELETE FROM otp_codes WHERE login_id = ? AND method = ?", (login_id, method))
         return True
+
+    def create_link(
+        self,
+        kind: str,
+        login_id: str,
+        *,
+        method: str = "",
+        data: dict[str, Any] | None = None,
+        seconds: int = LINK_SECONDS,
+    ) -> tuple[str, str]:
+        """A one-time link token (only its hash is kept) and, for an enchanted link, its pending ref.
+
+        `data` travels with the token to its verification (custom claims, a sign-up's user fields).
+        """
+        if kind not in LINK_KINDS:
+            raise ValueError(f"bad link kind {kind!r}")
+        token = secrets.token_urlsafe(32)
+        pending_ref = secrets.token_urlsafe(16) if kind == "enchantedlink" else ""
+        self.conn.execute(
+            _insert(
+                "link_tokens", ("token_hash", "kind", "login_id", "method", "data", "pending_ref", "expires")
+            ),
+            (
+                hashlib.sha256(token.encode()).hexdigest(),
+                kind,
+                login_id,
+                method,
+                json.dumps(data or {}),
+                pending_ref,
+                self.clock() + (seconds or LINK_SECONDS),
+            ),
+        )
+        return token, pending_ref
+
+    def use_link(self, token: str, kinds: Sequence[str]) -> dict[str, Any] | None:
+        """The link of a valid, unused, unexpired token of one of `kinds`, which is then used up.
+
+        An enchanted link stays behind, verified, until its pending session is collected.
+        """
+        token_hash = hashlib.sha256(token.encode()).hexdigest()
+        row = self.conn.execute("SELECT * FROM link_tokens WHERE token_hash = ?", (token_hash,)).fetchone()
+        if row is None or row["kind"] not in kinds or row["verified"] or row["expires"] < self.clock():
+            return None
+        if row["kind"] == "enchantedlink":
+            self.conn.execute("UPDATE link_tokens SET verified = 1 WHERE token_hash = ?", (token_hash,))
+        else:
+            self.conn.execute("DELETE FROM link_tokens WHERE token_hash = ?", (token_hash,))
+        return self._link(row)
+
+    def collect_pending(self, pending_ref: str) -> dict[str, Any] | None:
+        """The enchanted link behind `pending_ref` once verified (then forgotten), else None."""
+        row = self.conn.execute(
+            "SELECT * FROM link_tokens WHERE pending_ref = ? AND kind = 'enchantedlink'", (pending_ref,)
+        ).fetchone()
+        if row is None or not row["verified"] or row["expires"] < self.clock():
+            return None
+        self.conn.execute("DELETE FROM link_tokens WHERE token_hash = ?", (row["token_hash"],))
+        return self._link(row)
+
+    @staticmethod
+    def _link(row: sqlite3.Row) -> dict[str, Any]:
+        return {
+            "kind": row["kind"],
+            "loginId": row["login_id"],
+            "method": row["method"],
+            "data": json.loads(row["data"]),
+        }
 
     def add_outbox(
         self, channel: str, to: str, *, login_id: str, subject: str, body: str, code: str = ""
