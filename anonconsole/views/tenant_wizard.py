@@ -286,6 +286,8 @@ class ReviewPage(QWizardPage):
         self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.diff.horizontalHeader().setStretchLastSection(True)
         self.diff.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.diff.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.diff.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addWidget(self.diff)
