@@ -10,6 +10,9 @@ Choices where Descope's behaviour is not documented:
   refused with E062107 when `failOnConflict` is true, and always when the address would become a
   login id.
 * `update` (full replace) keeps the login ids unless `additionalLoginIds` is sent; `status` is kept.
+* `patch` with a phone and no `verifiedPhone` marks it verified (descope-api.md §2.1, live service).
+* Families, passkeys, TOTP seeds and recovery codes are not modelled: their removal and family
+  association calls succeed without effect; no user has an OAuth provider token (404).
 * User search `limit`: 0/absent = 100, at most 1000 (larger → 400); `sort.field` one of SORT_FIELDS.
 * `tenantRoleIds` is matched like `tenantRoleNames` (sandbox roles have no separate ids); family and
   lock filters are accepted and ignored (the sandbox has neither).
@@ -261,6 +264,8 @@ async def _apply(ctx: SandboxContext, b: Body, *, full: bool) -> dict[str, Any]:
     fields = _user_fields(b)
     if full:
         fields.pop("status", None)
+    elif "phone" in fields and "verified_phone" not in fields:
+        fields["verified_phone"] = bool(fields["phone"])  # live service: patch(phone=…) is verified
     b.done()
     user = _user_by_login_id(ctx.store, login_id)
     new = ctx.store.update_user(user["userId"], _changes_for(user, fields, full=full), at=ctx.clock())
@@ -581,6 +586,19 @@ def _password_op(default_state: str) -> UserOp:
 
 def op_expire(ctx: SandboxContext, user: dict[str, Any], b: Body) -> None:
     ctx.store.expire_password(user["userId"])
+
+
+def op_nothing_to_remove(ctx: SandboxContext, user: dict[str, Any], b: Body) -> None:
+    """Passkeys, TOTP seeds and recovery codes: sandbox users have none, so removing them succeeds."""
+
+
+def _family_op(field: str) -> UserOp:
+    """Families are not modelled (descope-api.md §2.1 allows ignoring them): accepted, no effect."""
+
+    def op(ctx: SandboxContext, user: dict[str, Any], b: Body) -> None:
+        b.array(field, required=True)
+
+    return op
 
 
 async def logout(request: Request) -> JSONResponse:
@@ -1004,6 +1022,34 @@ async def audit_event(request: Request) -> JSONResponse:
     return _ok()
 
 
+async def permission_all(request: Request) -> JSONResponse:
+    """Every permission some role grants (the sandbox has no separate permission objects)."""
+    names = sorted({p for role in _ctx(request).store.roles() for p in role["permissionNames"]})
+    return _ok({"permissions": [{"name": n, "description": "", "systemDefault": False} for n in names]})
+
+
+async def jwt_update(request: Request) -> JSONResponse:
+    """POST /v1/mgmt/jwt/update: the token re-signed with custom claims (identity claims protected)."""
+    ctx = _ctx(request)
+    b = await _body(request)
+    token = b.text("jwt", required=True) or ""
+    claims = b.obj("customClaims") or {}
+    b.integer("refreshDuration")
+    b.done()
+    extra = {k: v for k, v in claims.items() if k not in routes_auth.RESERVED_CLAIMS}
+    return _ok({"jwt": ctx.tokens.with_claims(token, extra)})
+
+
+async def provider_token(request: Request) -> JSONResponse:
+    """Sandbox users never sign in with an OAuth provider, so no user has a provider token."""
+    login_id = request.query_params.get("loginId") or ""
+    provider = request.query_params.get("provider") or ""
+    if not login_id or not provider:
+        raise errors.missing_argument("loginId" if not login_id else "provider")
+    _user_by_login_id(_ctx(request).store, login_id)
+    raise errors.not_found(f"The user has no {provider} token (the sandbox has no OAuth providers)")
+
+
 async def license_get(request: Request) -> JSONResponse:
     return _ok({"rateLimitTier": "tier2"})
 
@@ -1042,6 +1088,12 @@ def routes() -> list[BaseRoute]:
         f"{user}/password/set/active": _user_op(_password_op("active"), respond_user=False),
         f"{user}/password/set": _user_op(_password_op("temporary"), respond_user=False),
         f"{user}/password/expire": _user_op(op_expire, respond_user=False),
+        f"{user}/passkeys/delete": _user_op(op_nothing_to_remove, respond_user=False),
+        f"{user}/totp/delete": _user_op(op_nothing_to_remove, respond_user=False),
+        f"{user}/recovery-codes/delete": _user_op(op_nothing_to_remove, respond_user=False),
+        f"{user}/update/family/add": _user_op(_family_op("familyAssociations")),
+        f"{user}/update/family/remove": _user_op(_family_op("familyIds")),
+        "/v1/mgmt/jwt/update": jwt_update,
         f"{user}/logout": logout,
         f"{user}/history": history,
         "/v1/mgmt/tests/generate/otp": generate_otp,
@@ -1071,6 +1123,8 @@ def routes() -> list[BaseRoute]:
         ("GET", "/v1/mgmt/tenant/all", tenant_all),
         ("GET", "/v1/mgmt/tenant/settings", tenant_settings_load),
         ("GET", "/v1/mgmt/role/all", role_all),
+        ("GET", "/v1/mgmt/permission/all", permission_all),
+        ("GET", f"{user}/provider/token", provider_token),
         ("GET", "/v1/mgmt/license", license_get),
     ]
     return [

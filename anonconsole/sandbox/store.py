@@ -544,6 +544,23 @@ def tenant_needle(tenant_id: str) -> str:
     return f"{TENANT_SEP}{tenant_id}{TENANT_SEP}"
 
 
+@dataclass
+class Names:
+    """What API users need from other tables: tenant names and each role's permissions."""
+
+    tenants: dict[str, str]
+    role_permissions: dict[tuple[str, str], list[str]]
+
+    def permissions(self, tenant_id: str, role_names: Iterable[str]) -> list[str]:
+        """Permissions of these roles in a tenant ("" = project): a tenant's own role, else the project's."""
+        found: list[str] = []
+        for role in role_names:
+            found.extend(
+                self.role_permissions.get((tenant_id, role)) or self.role_permissions.get(("", role)) or []
+            )
+        return list(dict.fromkeys(found))
+
+
 class WriteScopedCache:
     """A few query results, valid until the next write through the connection.
 
@@ -679,6 +696,13 @@ class Store:
     def _tenant_names(self) -> dict[str, str]:
         return {row[0]: row[1] for row in self.conn.execute("SELECT id, name FROM tenants")}
 
+    def _names(self) -> Names:
+        permissions = {
+            (row[0], row[1]): _loads(row[2])
+            for row in self.conn.execute("SELECT tenant_id, name, permission_names FROM roles")
+        }
+        return Names(self._tenant_names(), permissions)
+
     # ------------------------------------------------------------------ user records
 
     def _record(self, row: sqlite3.Row, keys: Sequence[str] | None = None) -> dict[str, Any]:
@@ -693,7 +717,7 @@ class Store:
         rec["user_tenants"] = rec.pop("tenants")
         return rec
 
-    def _api_user(self, rec: dict[str, Any], tenant_names: dict[str, str]) -> dict[str, Any]:
+    def _api_user(self, rec: dict[str, Any], names: Names) -> dict[str, Any]:
         """The API-shaped user (descope-api.md §3.1) for an internal record."""
         return {
             "loginIds": list(rec["login_ids"]),
@@ -711,8 +735,8 @@ class Store:
                 {
                     "tenantId": t,
                     "roleNames": list(roles),
-                    "tenantName": tenant_names.get(t, ""),
-                    "permissions": [],
+                    "tenantName": names.tenants.get(t, ""),
+                    "permissions": names.permissions(t, roles),
                 }
                 for t, roles in rec["user_tenants"]
             ],
@@ -733,12 +757,12 @@ class Store:
             "push": False,
             "ssoAppIds": list(rec["sso_app_ids"]),
             "editable": True,
-            "permissions": [],
+            "permissions": names.permissions("", rec["role_names"]),
             "consentExpiration": 0,
         }
 
     def _rows_to_users(self, rows: Iterable[sqlite3.Row]) -> list[dict[str, Any]]:
-        names = self._tenant_names()
+        names = self._names()
         keys: list[str] = []
         users = []
         for row in rows:
@@ -764,7 +788,7 @@ class Store:
 
     def user_by_id(self, user_id: str) -> dict[str, Any] | None:
         rec = self._record_by_id(user_id)
-        return None if rec is None else self._api_user(rec, self._tenant_names())
+        return None if rec is None else self._api_user(rec, self._names())
 
     def users_by_ids(self, user_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Users with these ids (unknown ids skipped), in the order asked."""
@@ -920,7 +944,7 @@ class Store:
         }
         with self.transaction():
             self._save(rec, insert=True)
-        return self._api_user(rec, self._tenant_names())
+        return self._api_user(rec, self._names())
 
     def update_user(
         self, user_id: str, changes: dict[str, Any], *, at: float | None = None
@@ -939,7 +963,7 @@ class Store:
         rec.update(changes)
         rec["modified_ms"] = self._ms(at)
         self._save(rec, insert=False, old_login_ids=old_login_ids)
-        return self._api_user(rec, self._tenant_names())
+        return self._api_user(rec, self._names())
 
     def set_contact(
         self,
@@ -981,7 +1005,7 @@ class Store:
     ) -> dict[str, Any]:
         """OTP update of email/phone (contract §2): verified addresses, optionally added as login ids."""
         mode = "add" if add_login_id else "none"
-        user = self._api_user(self._require(user_id), self._tenant_names())
+        user = self._api_user(self._require(user_id), self._names())
         if email is not None:
             user = self.set_contact(user_id, "email", email, verified=verified_email, login_id_mode=mode)
         if phone is not None:

@@ -210,6 +210,14 @@ class TokenIssuer:
         )
         return Minted(self._sign(claims), claims)
 
+    def with_claims(self, token: str, extra: dict[str, Any]) -> str:
+        """A valid session or refresh token re-signed with `extra` claims added (mgmt `update_jwt`)."""
+        try:
+            claims = self.verify(token, drn=SESSION_DRN)
+        except errors.DescopeError:
+            claims = self.verify(token, drn=REFRESH_DRN)
+        return self._sign({**claims, **extra})
+
     def verify(self, token: str, *, drn: str = REFRESH_DRN) -> dict[str, Any]:
         """Signature, expiry and kind of one of our tokens, or a Descope 401.
 
