@@ -1,12 +1,13 @@
 """All persistent state of the sandbox in one SQLite file (WAL), shaped for 200,000+ users.
 
-Users keep scalar columns (indexed where search filters or sorts on them) plus JSON columns for
-arrays; `login_ids` (unique, case-insensitive) and `user_tenants` are side tables kept in step with
-the user row by one writer (`_save`), so lookups, conflicts and the tenant filter use indexes.
-Times are epoch milliseconds internally; the API's `createdTime`/`modifiedTime` are seconds.
+Users keep scalar columns plus JSON columns for arrays; `login_ids` (unique, case-insensitive) and
+`user_tenants` are side tables, and `tenant_key` / `search_text` denormalise tenants and free text
+into the user row, all kept in step by one writer (`_save`). Search runs off covering indexes per
+sort order (see `_SEARCH_DDL` and `Store.search_users`). Times are epoch milliseconds internally;
+the API's `createdTime`/`modifiedTime` are seconds.
 
 User dicts returned by every method are API-shaped (descope-api.md §3.1): every field present with
-its default value and `tenantName` filled from the tenant table.
+its default value, `tenantName` filled from the tenant table and permissions from the roles.
 """
 
 from __future__ import annotations
@@ -1280,6 +1281,7 @@ class Store:
             raise ValueError(f"bad link kind {kind!r}")
         token = secrets.token_urlsafe(32)
         pending_ref = secrets.token_urlsafe(16) if kind == "enchantedlink" else ""
+        self.conn.execute("DELETE FROM link_tokens WHERE expires < ?", (self.clock(),))
         self.conn.execute(
             _insert(
                 "link_tokens", ("token_hash", "kind", "login_id", "method", "data", "pending_ref", "expires")

@@ -226,3 +226,26 @@ def test_bulk_insert_and_delete(store: Store) -> None:
     assert store.user_by_login_id("bulk7")["userTenants"][0]["tenantName"] == "Anon"
     assert store.delete_users([f"U{i:027d}" for i in range(50)]) == 50
     assert store.search_users(UserQuery(tenant_ids=[tenant]))[1] == 50
+
+
+def test_link_tokens_expire_and_are_used_once(tmp_path: Path) -> None:
+    now = [NOW]
+    store = Store(db.connect(tmp_path / "links.db"), "P2Test", clock=lambda: now[0])
+    token, pending = store.create_link("magiclink", "a@example.com", method="email", seconds=60)
+    assert pending == ""
+    assert store.use_link(token, ("enchantedlink",)) is None
+    assert store.use_link(token, ("magiclink",)) == {
+        "kind": "magiclink",
+        "loginId": "a@example.com",
+        "method": "email",
+        "data": {},
+    }
+    assert store.use_link(token, ("magiclink",)) is None
+    late, _ = store.create_link("embedded", "a@example.com", seconds=60)
+    now[0] += 61
+    assert store.use_link(late, ("embedded",)) is None
+    enchanted, ref = store.create_link("enchantedlink", "a@example.com", data={"customClaims": {"k": 1}})
+    assert store.collect_pending(ref) is None
+    assert store.use_link(enchanted, ("enchantedlink",)) is not None
+    assert store.collect_pending(ref)["data"] == {"customClaims": {"k": 1}}  # type: ignore[index]
+    assert store.collect_pending(ref) is None
