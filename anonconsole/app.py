@@ -183,7 +183,15 @@ async def ascreenshot(window: MainWindow, path: Path) -> int:
     return 0 if loaded else 1
 
 
-async def amain(app: QApplication, window: MainWindow, options: GuiOptions) -> int:
+def sandbox_bootstrap(options: GuiOptions) -> SandboxBootstrap:
+    """The built-in sandbox for this run (started or reused on connecting)."""
+    db = options.sandbox_db
+    return SandboxBootstrap(demo_sandbox_options(db), paths.sandbox_state_file(db))
+
+
+async def amain(
+    app: QApplication, window: MainWindow, options: GuiOptions, bootstrap: SandboxBootstrap | None = None
+) -> int:
     """Show the window at once, connect in the background, and clean up when it closes."""
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(messages.asyncio_exception_handler)
@@ -194,8 +202,7 @@ async def amain(app: QApplication, window: MainWindow, options: GuiOptions) -> i
     window.show_page(options.page)
     window.show()
 
-    db = options.sandbox_db
-    bootstrap = SandboxBootstrap(demo_sandbox_options(db), paths.sandbox_state_file(db))
+    bootstrap = bootstrap or sandbox_bootstrap(options)
     store = await asyncio.to_thread(ProfileStore.load)
     manager = ConnectionManager(window, store, bootstrap)
     connect = asyncio.create_task(manager.start())
@@ -228,8 +235,15 @@ def run_gui(options: GuiOptions | None = None) -> int:
         window.resize(*SCREENSHOT_SIZE)
     previous_hook = sys.excepthook
     sys.excepthook = messages.excepthook
+    bootstrap = sandbox_bootstrap(options)
     try:
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-            return runner.run(amain(app, window, options))
+            return runner.run(amain(app, window, options, bootstrap))
+    except RuntimeError as exc:  # Qt stopped the loop under us (the display went away)
+        log.error("AnonConsole stopped: %s", exc)
+        return 1
     finally:
         sys.excepthook = previous_hook
+        # After an abrupt end amain could not stop the sandbox child it started: do it here.
+        if bootstrap.process is not None and bootstrap.started_here:
+            bootstrap.process.stop()
