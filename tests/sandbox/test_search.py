@@ -212,6 +212,7 @@ def _timed_ms(s: Store, q: UserQuery) -> float:
     return statistics.median(times)
 
 
+@pytest.mark.slow
 def test_first_page_timings_printed(tmp_path: Path) -> None:
     """Prints first-page times of the console's common searches (figures for the report)."""
     n = int(os.environ.get("ANONCONSOLE_SEARCH_USERS", "20000"))
