@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from descope import DescopeClient, DescopeClientAsync
@@ -51,6 +52,12 @@ class RunningSandbox:
 
     def mgmt_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.project_id}:{self.management_key}"}
+
+    def set_faults(self, **knobs: Any) -> dict[str, Any]:
+        """Change the running sandbox's fault knobs (latencyMs, errorRate, dropRate, paths)."""
+        response = httpx.post(f"{self.url}/_sandbox/faults", json=knobs, headers=self.mgmt_headers())
+        response.raise_for_status()
+        return response.json()
 
 
 def _start(directory: Path, **options: Any) -> RunningSandbox:

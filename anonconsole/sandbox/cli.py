@@ -22,9 +22,9 @@ from types import FrameType
 from typing import Any
 
 import httpx
-import platformdirs
 import uvicorn
 
+from anonconsole import paths
 from anonconsole.sandbox.context import DEFAULT_PROJECT_ID, SandboxContext
 from anonconsole.sandbox.faults import Faults
 
@@ -37,7 +37,7 @@ logger = logging.getLogger("anonconsole.sandbox")
 
 
 def default_db() -> Path:
-    return Path(platformdirs.user_data_dir("anonconsole")) / "sandbox" / "sandbox.db"
+    return paths.sandbox_db()
 
 
 def _rate(value: str) -> float:

@@ -39,11 +39,14 @@ class Faults:
         latency_ms: delay added before every request (asyncio.sleep: the loop keeps serving others).
         error_rate: probability of answering a Descope-shaped 500.
         drop_rate: probability of closing the connection without any response.
+        paths: only requests whose path starts with one of these are affected (empty: all), so a
+            test or a demo can make one operation fail (e.g. "/v1/mgmt/tenant/settings").
     """
 
     latency_ms: int = 0
     error_rate: float = 0.0
     drop_rate: float = 0.0
+    paths: tuple[str, ...] = ()
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def __post_init__(self) -> None:
@@ -57,6 +60,27 @@ class Faults:
     @property
     def active(self) -> bool:
         return bool(self.latency_ms or self.error_rate or self.drop_rate)
+
+    def applies_to(self, path: str) -> bool:
+        return self.active and (not self.paths or path.startswith(self.paths))
+
+    def set(self, *, latency_ms: int, error_rate: float, drop_rate: float, paths: tuple[str, ...]) -> None:
+        """Change the knobs of a running sandbox (`/_sandbox/faults`); validated like at start."""
+        Faults(latency_ms, error_rate, drop_rate, paths)  # raises ValueError when out of range
+        self.latency_ms, self.error_rate, self.drop_rate, self.paths = (
+            latency_ms,
+            error_rate,
+            drop_rate,
+            paths,
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "latencyMs": self.latency_ms,
+            "errorRate": self.error_rate,
+            "dropRate": self.drop_rate,
+            "paths": list(self.paths),
+        }
 
     async def apply(self) -> Fault | None:
         """Wait the configured latency, then draw the fault for this request (None = serve it)."""

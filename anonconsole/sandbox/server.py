@@ -35,7 +35,7 @@ from anonconsole.sandbox.tokens import TokenIssuer, parse_bearer
 
 logger = logging.getLogger("anonconsole.sandbox")
 
-MANAGEMENT_PREFIXES = ("/v1/mgmt/", "/v2/mgmt/", "/_sandbox/outbox")
+MANAGEMENT_PREFIXES = ("/v1/mgmt/", "/v2/mgmt/", "/_sandbox/outbox", "/_sandbox/faults")
 SANDBOX_PREFIX = "/_sandbox/"
 TRANSPORT_SCOPE_KEY = "anonconsole.transport"
 _DROP_WAIT_SECONDS = 5.0
@@ -144,7 +144,7 @@ class SandboxMiddleware:
         if path.startswith(SANDBOX_PREFIX) and not path.startswith(MANAGEMENT_PREFIXES):
             return False
         headers = _headers(scope)
-        if self.faults.active and not path.startswith(SANDBOX_PREFIX):
+        if not path.startswith(SANDBOX_PREFIX) and self.faults.applies_to(path):
             fault = await self.faults.apply()
             if fault is Fault.DROP:
                 return True
@@ -227,10 +227,40 @@ async def outbox(request: Request) -> Response:
     return JSONResponse({"messages": store.list_outbox(limit=limit, login_id=login_id)})
 
 
+def _rate(data: dict[str, object], name: str) -> float:
+    value = data.get(name) or 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise errors.validation_failed(f"{name} must be a number between 0 and 1")
+    return float(value)
+
+
+async def faults(request: Request) -> Response:
+    """Read or change the fault knobs of the running sandbox (demos and reliability tests).
+
+    POST {"latencyMs": int, "errorRate": 0..1, "dropRate": 0..1, "paths": [path prefixes]}; every
+    field optional (absent = off / all paths).
+    """
+    knobs: Faults = request.app.state.faults
+    if request.method == "POST":
+        data = await errors.read_json(request)
+        body = errors.Body(data)
+        latency = body.integer("latencyMs", default=0) or 0
+        error_rate, drop_rate = (_rate(data, name) for name in ("errorRate", "dropRate"))
+        body.ignore("errorRate", "dropRate")
+        prefixes = tuple(body.strings("paths") or ())
+        body.done()
+        try:
+            knobs.set(latency_ms=latency, error_rate=error_rate, drop_rate=drop_rate, paths=prefixes)
+        except ValueError as exc:
+            raise errors.invalid_argument(str(exc)) from None
+    return JSONResponse(knobs.to_json())
+
+
 def sandbox_routes() -> list[BaseRoute]:
     return [
         Route("/_sandbox/health", health, methods=["GET"]),
         Route("/_sandbox/outbox", outbox, methods=["GET", "DELETE"]),
+        Route("/_sandbox/faults", faults, methods=["GET", "POST"]),
     ]
 
 
@@ -255,10 +285,12 @@ def build_app(
     """The sandbox app. Rate limits are off unless asked for (the CLI turns them on by default)."""
     routes: list[BaseRoute] = [*routes_mgmt.routes(), *routes_auth.routes(), *sandbox_routes()]
     app = SandboxApp(routes=routes, exception_handlers={HTTPException: _http_error})
+    knobs = faults or Faults()
+    app.state.faults = knobs
     app.add_middleware(
         SandboxMiddleware,
         ctx=ctx,
-        faults=faults or Faults(),
+        faults=knobs,
         limiter=RateLimiter() if rate_limits else None,
     )
     app.state.ctx = ctx

@@ -219,3 +219,56 @@ def test_unknown_tenant_id_is_said_and_blocks_next(
             await wizard.wait_idle()
 
     arun(scenario())
+
+
+def test_server_error_during_apply_says_what_was_done_and_a_rerun_completes(
+    qtbot: Any, arun: Callable[..., Any], start_sandbox: Callable[..., Any], tmp_path: Path
+) -> None:
+    sandbox = start_sandbox()
+    audit = AuditLog(tmp_path / "audit.jsonl")
+
+    async def scenario() -> None:
+        async with Gateway(connection(sandbox)) as gateway:
+            wizard = make_wizard(qtbot, gateway, audit, [])
+            await until(wizard.tenant_page.isComplete)
+            await advance(wizard)
+            await advance(wizard)
+            sandbox.set_faults(errorRate=1, paths=["/v1/mgmt/tenant/settings"])
+            await advance(wizard)  # Apply: the tenant is created, its settings fail
+            await until(lambda: wizard.apply_page.result is not None)
+            result = wizard.apply_page.result
+            assert not result.ok
+            steps = [wizard.apply_page.steps.item(i).text() for i in range(wizard.apply_page.steps.count())]
+            assert steps[0].startswith('✓  Create the tenant "Anonymous Users": ID T')
+            assert steps[1] == "✗  Change its session settings: not done"
+            outcome = wizard.apply_page.outcome.text()
+            assert "Stopped:" in outcome
+            assert "internal error" in outcome.lower()
+            assert "Run the setup again to complete it." in outcome
+            assert not wizard.button(NEXT).isEnabled(), "no verification of a half-done setup"
+            wizard.close()
+
+            sandbox.set_faults()  # the service is back: the same wizard again completes the setup
+            again = make_wizard(qtbot, gateway, audit, [])
+            await until(again.tenant_page.isComplete)
+            assert f"({result.tenant_id}): it will be adopted" in again.tenant_page.status.text()
+            await advance(again)
+            await advance(again)
+            rows = [again.review.diff.item(r, 0).text() for r in range(again.review.diff.rowCount())]
+            assert rows[:2] == [
+                "Custom session management",
+                "Refresh token lifetime (anonymous user lifetime)",
+            ]
+            await advance(again)
+            await until(lambda: again.apply_page.result is not None)
+            assert again.apply_page.result.ok
+            await advance(again)
+            await again.wait_idle()
+            assert again.verify_page.passed
+
+    arun(scenario(), timeout=180)
+    results = [(e.action, e.result) for e in audit.entries()]
+    assert ("tenant.settings", "failed") in results
+    assert results[-1] == ("tenant.settings", "ok")
+    tenants = sandbox.client().mgmt.tenant.load_all()["tenants"]
+    assert [t["name"] for t in tenants] == ["Anonymous Users"], "the re-run adopted, not duplicated"

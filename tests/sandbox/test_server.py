@@ -9,7 +9,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -205,3 +205,47 @@ def test_keep_alive_responses_are_not_delayed_by_nagle(sandbox: RunningSandbox) 
             client.get(f"{sandbox.url}/_sandbox/health")
             timings.append(time.perf_counter() - started)
     assert statistics.median(timings) < 0.035, timings
+
+
+def test_faults_can_target_one_operation_at_run_time(start_sandbox: Any) -> None:
+    running = start_sandbox()
+    client = running.client()
+    assert running.set_faults(errorRate=1, paths=["/v1/mgmt/tenant/settings"]) == {
+        "latencyMs": 0,
+        "errorRate": 1.0,
+        "dropRate": 0.0,
+        "paths": ["/v1/mgmt/tenant/settings"],
+    }
+    tenant_id = client.mgmt.tenant.create("Targeted")["id"]  # other paths are served
+    with pytest.raises(AuthException) as caught:
+        client.mgmt.tenant.load_settings(tenant_id)
+    assert caught.value.status_code == 500
+    assert "Injected fault" in caught.value.error_message
+    running.set_faults()  # all off
+    assert client.mgmt.tenant.load_settings(tenant_id)["enabled"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"errorRate": 2}, 400, "E011004"),
+        ({"errorRate": "high"}, 400, "E011003"),
+        ({"latencyMs": -1}, 400, "E011004"),
+        ({"paths": "/v1"}, 400, "E011003"),
+        ({"surprise": True}, 400, "E011003"),
+    ],
+)
+def test_faults_endpoint_refuses_bad_input(
+    sandbox: Any, body: dict[str, Any], status: int, code: str
+) -> None:
+    response = httpx.post(f"{sandbox.url}/_sandbox/faults", json=body, headers=sandbox.mgmt_headers())
+    assert response.status_code == status
+    assert response.json()["errorCode"] == code
+    assert (
+        httpx.get(f"{sandbox.url}/_sandbox/faults", headers=sandbox.mgmt_headers()).json()["errorRate"] == 0
+    )
+
+
+def test_faults_endpoint_needs_the_management_key(sandbox: Any) -> None:
+    response = httpx.post(f"{sandbox.url}/_sandbox/faults", json={"errorRate": 1})
+    assert response.status_code == 401
