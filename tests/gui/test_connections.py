@@ -3,13 +3,13 @@ the Connect dialog, and the tenant wizard remembering its tenant in the profile.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from memory_keyring import MemoryKeyring, installed
+from waiting import until
 
 from anonconsole import paths
 from anonconsole.config import Profile, ProfileStore
@@ -23,14 +23,6 @@ from anonconsole.views.main_window import MainWindow
 def memory_keyring() -> Iterator[MemoryKeyring]:
     with installed() as backend:
         yield backend
-
-
-async def until(condition: Callable[[], bool], timeout: float = 90) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def remote_profile(sandbox: Any, store: ProfileStore, name: str = "Staging") -> Profile:

@@ -3,12 +3,12 @@ idempotent re-run, and the verify page's doctor."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import QWizard
+from waiting import until
 
 from anonconsole.audit import AuditLog
 from anonconsole.core.tenant_setup import Lifetime
@@ -18,15 +18,6 @@ from anonconsole.views.tenant_wizard import TenantWizard
 NEXT = QWizard.WizardButton.NextButton
 COMMIT = QWizard.WizardButton.CommitButton
 FINISH = QWizard.WizardButton.FinishButton
-
-
-async def until(condition: Callable[[], bool], timeout: float = 60) -> None:
-    """Let the loop run until `condition` holds (the wizard's async work ends)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out waiting for the wizard"
-        await asyncio.sleep(0.02)
 
 
 async def advance(wizard: TenantWizard) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
+from waiting import until
 
 from anonconsole.core.classify import Kind, classify
 from anonconsole.core.records import LoginRecord, User, latest_logins
@@ -126,10 +127,7 @@ def test_demo_users_split_into_views(
             assert anonymous.details.user_id == chosen.user_id
             assert anonymous.details.field_text("user_id") == chosen.user_id
             assert "Anonymous" in anonymous.details.verdict_text
-            for _ in range(100):
-                if anonymous.details._sign_ins_state.text() != "Loading recent sign-ins…":
-                    break
-                await asyncio.sleep(0.05)
+            await until(lambda: anonymous.details._sign_ins_state.text() != "Loading recent sign-ins…")
             assert "sign-in" in anonymous.details._sign_ins_state.text()
             anonymous.copy_user_ids()
             assert set(QGuiApplication.clipboard().text().splitlines()) == {

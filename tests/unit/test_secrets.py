@@ -10,29 +10,9 @@ import keyring.backends.fail
 import keyring.backends.null
 import keyring.errors
 import pytest
+from memory_keyring import MemoryKeyring
 
 from anonconsole import secrets
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A keyring that lives in a dict (vorta's tests swap in a non-system keyring the same way)."""
-
-    # Below every real backend: keyring registers all subclasses, and must never pick this one itself.
-    priority = -10  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.entries.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError("not found")
 
 
 class BrokenKeyring(MemoryKeyring):
