@@ -316,30 +316,48 @@ class _ResultList(QListWidget):
         self.addItem(item)
 
 
-class ApplyPage(QWizardPage):
-    """Applies the plan and says what was done; on failure, what was not and how to complete it."""
+class _WorkPage(QWizardPage):
+    """A page that runs one piece of async work on entry and lists its results as they come."""
 
-    def __init__(self, wizard: TenantWizard) -> None:
+    busy_text = ""
+
+    def __init__(self, wizard: TenantWizard, key: str, title: str, items: tuple[str, str]) -> None:
         super().__init__()
         self._wizard = wizard
-        self.setObjectName("apply_page")
-        self.setTitle("Applying")
-        self.steps = named(_ResultList(), "apply_steps", "What was done")
-        self.outcome = named(QLabel(), "apply_outcome", "Outcome")
+        self.setObjectName(f"{key}_page")
+        self.setTitle(title)
+        self.items = named(_ResultList(), *items)
+        self.outcome = named(QLabel(), f"{key}_outcome", f"{title} outcome")
         self.outcome.setWordWrap(True)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.steps)
+        layout.addWidget(self.items)
         layout.addWidget(self.outcome)
-        self.result: ApplyResult | None = None
         self._task: asyncio.Task[None] | None = None
 
     def initializePage(self) -> None:  # noqa: N802
-        self.result = None
-        self.steps.clear()
-        self.outcome.setText("Applying…")
-        self._task = asyncio.ensure_future(self._apply())
+        self.items.clear()
+        self.outcome.setText(self.busy_text)
+        self._task = asyncio.ensure_future(self._work())
 
-    async def _apply(self) -> None:
+    async def _work(self) -> None:
+        raise NotImplementedError
+
+
+class ApplyPage(_WorkPage):
+    """Applies the plan and says what was done; on failure, what was not and how to complete it."""
+
+    busy_text = "Applying…"
+
+    def __init__(self, wizard: TenantWizard) -> None:
+        super().__init__(wizard, "apply", "Applying", ("apply_steps", "What was done"))
+        self.steps = self.items
+        self.result: ApplyResult | None = None
+
+    def initializePage(self) -> None:  # noqa: N802
+        self.result = None
+        super().initializePage()
+
+    async def _work(self) -> None:
         wizard = self._wizard
         assert wizard.plan is not None
         self.result = await apply_plan(
@@ -363,31 +381,22 @@ class ApplyPage(QWizardPage):
         return self.result is not None and self.result.ok
 
 
-class VerifyPage(QWizardPage):
+class VerifyPage(_WorkPage):
     """Runs the doctor: a probe anonymous user, its tokens, then its removal."""
 
+    busy_text = "Verifying…"
+
     def __init__(self, wizard: TenantWizard) -> None:
-        super().__init__()
-        self._wizard = wizard
-        self.setObjectName("verify_page")
-        self.setTitle("Verify")
+        super().__init__(wizard, "verify", "Verify", ("verify_checks", "Verification checks"))
         self.setSubTitle("A probe anonymous user is created by the recipe, checked and deleted.")
-        self.checks = named(_ResultList(), "verify_checks", "Verification checks")
-        self.outcome = named(QLabel(), "verify_outcome", "Verification outcome")
-        self.outcome.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.checks)
-        layout.addWidget(self.outcome)
+        self.checks = self.items
         self.passed: bool | None = None
-        self._task: asyncio.Task[None] | None = None
 
     def initializePage(self) -> None:  # noqa: N802
         self.passed = None
-        self.checks.clear()
-        self.outcome.setText("Verifying…")
-        self._task = asyncio.ensure_future(self._verify())
+        super().initializePage()
 
-    async def _verify(self) -> None:
+    async def _work(self) -> None:
         wizard = self._wizard
         tenant_id = wizard.apply_page.result.tenant_id if wizard.apply_page.result else None
 
