@@ -147,25 +147,37 @@ def _identifying_data(user: User) -> str:
 
 def classify(user: User, policy: AnonymousPolicy, *, last_sign_in: int | None, now: int) -> Classification:
     """Decide the kind of `user` at `now` (epoch seconds); `last_sign_in` comes from login history."""
-    tenant = policy.tenant_id
+    kind, cause, detail = _verdict(user, policy.tenant_id)
+    if cause is Cause.ANONYMOUS:
+        return _anonymous(user, policy, last_sign_in=last_sign_in, now=now)
+    return Classification(kind, cause, detail)
+
+
+def kind_of(user: User, tenant_id: str) -> Kind:
+    """The kind alone: it does not depend on time or sign-ins, so tables compute it once per user."""
+    return _verdict(user, tenant_id)[0]
+
+
+def _verdict(user: User, tenant: str) -> tuple[Kind, Cause, str]:
+    """Kind, cause and detail: everything about the verdict that sign-ins and the clock cannot change."""
     in_tenant = bool(tenant) and any(t.tenant_id == tenant for t in user.tenants)
     verified = _verified_contact(user)
 
     if not in_tenant:
         if verified:
-            return Classification(Kind.REGULAR, Cause.VERIFIED, verified)
+            return Kind.REGULAR, Cause.VERIFIED, verified
         if not tenant:
-            return Classification(Kind.ATTENTION, Cause.NO_TENANT_SETUP)
-        return Classification(Kind.ATTENTION, Cause.UNVERIFIED_OUTSIDE)
+            return Kind.ATTENTION, Cause.NO_TENANT_SETUP, ""
+        return Kind.ATTENTION, Cause.UNVERIFIED_OUTSIDE, ""
 
     if verified:
-        return Classification(Kind.ATTENTION, Cause.VERIFIED_IN_TENANT, verified)
+        return Kind.ATTENTION, Cause.VERIFIED_IN_TENANT, verified
     identifying = _identifying_data(user)
     if identifying:
-        return Classification(Kind.ATTENTION, Cause.IDENTIFYING, identifying)
+        return Kind.ATTENTION, Cause.IDENTIFYING, identifying
     if user.status == "disabled":
-        return Classification(Kind.ATTENTION, Cause.DISABLED)
-    return _anonymous(user, policy, last_sign_in=last_sign_in, now=now)
+        return Kind.ATTENTION, Cause.DISABLED, ""
+    return Kind.ANONYMOUS, Cause.ANONYMOUS, ""
 
 
 def _anonymous(user: User, policy: AnonymousPolicy, *, last_sign_in: int | None, now: int) -> Classification:

@@ -7,9 +7,12 @@ sandbox emit defaults but older responses may not.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, Literal
 
 # Units Descope accepts for token lifetimes (descope-api.md §2.2), in seconds.
@@ -31,8 +34,32 @@ def duration_seconds(value: int, unit: str) -> int | None:
     return int(value) * factor
 
 
+# One shared, read-only empty mapping: most records have no custom attributes, and an empty dict per
+# record costs 64 bytes (100k users: 6 MB).
+EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
+
+
 def _strings(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value or ())
+
+
+def _text(value: Any) -> str:
+    """A string field; None and missing become ""."""
+    return value if type(value) is str else str(value or "")
+
+
+def _shared(value: Any) -> str:
+    """A string field whose values repeat across records (statuses, tenant IDs and names): one copy."""
+    return sys.intern(_text(value))
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return dict(value) if value else EMPTY_MAPPING
+
+
+def _empty_mapping() -> Mapping[str, Any]:
+    """Default for mapping fields: the shared empty one (dataclasses refuse an unhashable default)."""
+    return EMPTY_MAPPING
 
 
 def _epoch_ms(moment: datetime) -> int:
@@ -52,11 +79,29 @@ class UserTenant:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> UserTenant:
-        return cls(
-            tenant_id=str(data.get("tenantId", "")),
-            tenant_name=str(data.get("tenantName", "") or ""),
-            role_names=_strings(data.get("roleNames")),
+        return _user_tenant(
+            _shared(data.get("tenantId")),
+            _shared(data.get("tenantName")),
+            tuple(_shared(r) for r in data.get("roleNames") or ()),
         )
+
+
+@lru_cache(maxsize=4096)
+def _user_tenant(tenant_id: str, tenant_name: str, role_names: tuple[str, ...]) -> UserTenant:
+    """One object per distinct membership: 100k anonymous users share the same one."""
+    return UserTenant(tenant_id, tenant_name, role_names)
+
+
+@lru_cache(maxsize=4096)
+def _tenant_tuple(tenants: tuple[UserTenant, ...]) -> tuple[UserTenant, ...]:
+    """One tuple per distinct list of memberships (the users of a tenant share it)."""
+    return tenants
+
+
+def _user_tenants(value: Any) -> tuple[UserTenant, ...]:
+    if not value:
+        return ()
+    return _tenant_tuple(tuple(UserTenant.from_api(t) for t in value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,29 +133,35 @@ class User:
     created_time: int = 0
     has_password: bool = False
     picture: str = ""
-    custom_attributes: Mapping[str, Any] = field(default_factory=dict)
+    custom_attributes: Mapping[str, Any] = field(default_factory=_empty_mapping)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> User:
+        """From the API's user object; repeated values are shared, so 100k users stay small."""
+        get = data.get
+        login_ids = _strings(get("loginIds"))
+        email = _text(get("email"))
+        if email in login_ids:  # the usual case: keep one copy of the address
+            email = login_ids[login_ids.index(email)]
         return cls(
-            user_id=str(data.get("userId", "")),
-            login_ids=_strings(data.get("loginIds")),
-            name=str(data.get("name", "") or ""),
-            given_name=str(data.get("givenName", "") or ""),
-            middle_name=str(data.get("middleName", "") or ""),
-            family_name=str(data.get("familyName", "") or ""),
-            email=str(data.get("email", "") or ""),
-            phone=str(data.get("phone", "") or ""),
-            verified_email=bool(data.get("verifiedEmail", False)),
-            verified_phone=bool(data.get("verifiedPhone", False)),
-            status=str(data.get("status", "") or ""),
-            tenants=tuple(UserTenant.from_api(t) for t in data.get("userTenants") or ()),
-            role_names=_strings(data.get("roleNames")),
-            test=bool(data.get("test", False)),
-            created_time=int(data.get("createdTime", 0) or 0),
-            has_password=bool(data.get("password", False)),
-            picture=str(data.get("picture", "") or ""),
-            custom_attributes=dict(data.get("customAttributes") or {}),
+            user_id=_text(get("userId")),
+            login_ids=login_ids,
+            name=_text(get("name")),
+            given_name=_text(get("givenName")),
+            middle_name=_text(get("middleName")),
+            family_name=_text(get("familyName")),
+            email=email,
+            phone=_text(get("phone")),
+            verified_email=bool(get("verifiedEmail")),
+            verified_phone=bool(get("verifiedPhone")),
+            status=_shared(get("status")),
+            tenants=_user_tenants(get("userTenants")),
+            role_names=tuple(_shared(r) for r in get("roleNames") or ()),
+            test=bool(get("test")),
+            created_time=int(get("createdTime") or 0),
+            has_password=bool(get("password")),
+            picture=_text(get("picture")),
+            custom_attributes=_mapping(get("customAttributes")),
         )
 
     @property
@@ -140,7 +191,7 @@ class Tenant:
     auth_type: str = ""
     disabled: bool = False
     created_time: int = 0
-    custom_attributes: Mapping[str, Any] = field(default_factory=dict)
+    custom_attributes: Mapping[str, Any] = field(default_factory=_empty_mapping)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Tenant:
@@ -152,7 +203,7 @@ class Tenant:
             auth_type=str(data.get("authType", "") or ""),
             disabled=bool(data.get("disabled", False)),
             created_time=int(data.get("createdTime", 0) or 0),
-            custom_attributes=dict(data.get("customAttributes") or {}),
+            custom_attributes=_mapping(data.get("customAttributes")),
         )
 
 
@@ -260,7 +311,7 @@ class AuditEvent:
     method: str = ""
     geo: str = ""
     remote_address: str = ""
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=_empty_mapping)
 
     @classmethod
     def from_sdk(cls, data: Mapping[str, Any]) -> AuditEvent:
@@ -280,7 +331,7 @@ class AuditEvent:
             method=str(data.get("method", "") or ""),
             geo=str(data.get("geo", "") or ""),
             remote_address=str(data.get("remoteAddress", "") or ""),
-            data=dict(data.get("data") or {}),
+            data=_mapping(data.get("data")),
         )
 
 

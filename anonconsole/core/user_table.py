@@ -13,18 +13,27 @@ index array returned by `query`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from anonconsole.core.classify import AnonymousPolicy, Classification, Kind, classify, format_duration
-from anonconsole.core.records import TestUsers, User
+from anonconsole.core.classify import (
+    AnonymousPolicy,
+    Classification,
+    Kind,
+    classify,
+    format_duration,
+    kind_of,
+)
+from anonconsole.core.records import EMPTY_MAPPING, TestUsers, User, UserTenant
 
 NONE = np.iinfo(np.int64).min  # "no value" in int64 columns (never signed in, no expiry known)
 KIND_CODES: tuple[Kind, ...] = tuple(Kind)
+_KIND_CODE = {kind: code for code, kind in enumerate(KIND_CODES)}
 STATUS_CODES: tuple[str, ...] = ("enabled", "invited", "disabled", "expired", "")
 _SEPARATOR = "\x1f"  # between searchable fields, so a query cannot match across two of them
 
@@ -95,7 +104,7 @@ class TableFilter:
 
 @dataclass
 class _Growable:
-    """An int64 (or bool) array with amortised O(1) appends."""
+    """A numpy column with amortised O(1) appends; a bytes column also widens to its longest value."""
 
     dtype: npt.DTypeLike
     data: np.ndarray = field(init=False)
@@ -104,18 +113,117 @@ class _Growable:
     def __post_init__(self) -> None:
         self.data = np.zeros(1024, dtype=self.dtype)
 
+    def reserve(self, capacity: int) -> None:
+        """Make room for `capacity` rows in one allocation (the loader knows the total up front)."""
+        if capacity > len(self.data):
+            self._resize(capacity, self.data.dtype)
+
     def extend(self, values: Sequence[int] | np.ndarray) -> None:
+        values = np.asarray(values, dtype=self.data.dtype if self.data.dtype.kind != "S" else None)
         needed = self.size + len(values)
-        if needed > len(self.data):
-            grown = np.zeros(max(needed, 2 * len(self.data)), dtype=self.dtype)
-            grown[: self.size] = self.data[: self.size]
-            self.data = grown
+        dtype = self._dtype_for(values)
+        if needed > len(self.data) or dtype != self.data.dtype:
+            # Grow by half: amortised O(1) with less slack than doubling (memory at 100k users).
+            capacity = len(self.data) if needed <= len(self.data) else max(needed, len(self.data) * 3 // 2)
+            self._resize(capacity, dtype)
         self.data[self.size : needed] = values
         self.size = needed
+
+    def set(self, row: int, value: object) -> None:
+        value = np.asarray(value, dtype=None if self.data.dtype.kind == "S" else self.data.dtype)
+        dtype = self._dtype_for(value)
+        if dtype != self.data.dtype:
+            self._resize(len(self.data), dtype)
+        self.data[row] = value
+
+    def _dtype_for(self, values: np.ndarray) -> np.dtype:
+        if self.data.dtype.kind == "S" and values.dtype.itemsize > self.data.dtype.itemsize:
+            return values.dtype
+        return self.data.dtype
+
+    def _resize(self, capacity: int, dtype: np.dtype) -> None:
+        grown = np.zeros(capacity, dtype=dtype)
+        grown[: self.size] = self.data[: self.size]
+        self.data = grown
 
     @property
     def view(self) -> np.ndarray:
         return self.data[: self.size]
+
+
+# A user's fields that are empty for nearly everyone, kept together; most rows share `_PLAIN`.
+_Rest = tuple[str, str, str, tuple[str, ...], str, Mapping[str, object]]
+_PLAIN: _Rest = ("", "", "", (), "", EMPTY_MAPPING)
+
+
+@dataclass
+class _Fields:
+    """Users' fields as parallel lists: no object per user.
+
+    100k `User` objects cost ~18 MB and give the cyclic garbage collector 100k more objects to walk
+    in every full collection (100+ ms each, on the UI thread). Strings and tuples of strings in
+    lists cost less and the collector skips them; `UserTable.user` builds a `User` when asked.
+    """
+
+    user_id: list[str] = field(default_factory=list)
+    login_ids: list[str | tuple[str, ...]] = field(default_factory=list)  # one login ID: the string
+    name: list[str] = field(default_factory=list)
+    email: list[str] = field(default_factory=list)
+    phone: list[str] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    tenants: list[tuple[UserTenant, ...]] = field(default_factory=list)
+    rest: list[_Rest] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, users: Sequence[User]) -> _Fields:
+        rest = (
+            (u.given_name, u.middle_name, u.family_name, u.role_names, u.picture, u.custom_attributes)
+            for u in users
+        )
+        return cls(
+            user_id=[u.user_id for u in users],
+            login_ids=[u.login_ids[0] if len(u.login_ids) == 1 else u.login_ids for u in users],
+            name=[u.name for u in users],
+            email=[u.email for u in users],
+            phone=[u.phone for u in users],
+            status=[u.status for u in users],
+            tenants=[u.tenants for u in users],
+            rest=[_PLAIN if r == _PLAIN else r for r in rest],
+        )
+
+    def columns(self) -> tuple[list[Any], ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    def extend(self, other: _Fields, positions: Sequence[int] | None) -> None:
+        """Append `other`'s rows (all, or those at `positions`)."""
+        for mine, theirs in zip(self.columns(), other.columns(), strict=True):
+            mine.extend(theirs if positions is None else [theirs[i] for i in positions])
+
+    def set(self, row: int, other: _Fields, position: int) -> None:
+        for mine, theirs in zip(self.columns(), other.columns(), strict=True):
+            mine[row] = theirs[position]
+
+
+@dataclass(frozen=True)
+class PreparedUsers:
+    """A page of users turned into column values, ready for `UserTable.upsert`.
+
+    Built by `UserTable.prepare`, which is pure and thread-safe: the loader runs it in a worker thread
+    so the UI thread only appends finished lists and arrays.
+
+    Attributes:
+        tenant_id: the anonymous tenant the kinds were computed for (if the policy changed since,
+            `upsert` computes them again).
+        fields: the users' text fields.
+        arrays: the numeric columns, by `UserTable` column name.
+    """
+
+    tenant_id: str
+    fields: _Fields
+    arrays: Mapping[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.fields.user_id)
 
 
 class UserTable:
@@ -132,61 +240,127 @@ class UserTable:
 
     # ---- building -------------------------------------------------------------------------------
     def clear(self) -> None:
-        self._users: list[User] = []
+        self._fields = _Fields()
         self._row_by_id: dict[str, int] = {}
+        # Columns a page brings (see `prepare`) ...
         self._kind = _Growable(np.int8)
         self._status = _Growable(np.int8)
         self._test = _Growable(np.bool_)
         self._created = _Growable(np.int64)
+        self._verified_email = _Growable(np.bool_)
+        self._verified_phone = _Growable(np.bool_)
+        self._has_password = _Growable(np.bool_)
+        self._haystack = _Growable("S1")
+        # ... and columns the table fills in.
         self._last_sign_in = _Growable(np.int64)
         self._expires = _Growable(np.int64)
         self._gone = _Growable(np.bool_)
-        self._haystack = np.zeros(0, dtype="S1")
         self._sort_cache: dict[Column, Rows] = {}
         self._version = 0
 
-    def __len__(self) -> int:
-        return len(self._users)
+    @property
+    def _arrays(self) -> dict[str, _Growable]:
+        """The columns a page brings, by the names `prepare` uses."""
+        return {
+            "kind": self._kind,
+            "status": self._status,
+            "test": self._test,
+            "created": self._created,
+            "verified_email": self._verified_email,
+            "verified_phone": self._verified_phone,
+            "has_password": self._has_password,
+            "haystack": self._haystack,
+        }
 
-    def append(self, users: Iterable[User]) -> range:
+    def __len__(self) -> int:
+        return len(self._fields.user_id)
+
+    def reserve(self, total: int) -> None:
+        """Allocate every numeric column for `total` users at once (no regrowth while pages arrive)."""
+        for column in (*self._arrays.values(), self._last_sign_in, self._expires, self._gone):
+            column.reserve(total)
+
+    def prepare(self, users: Iterable[User]) -> PreparedUsers:
+        """Compute a page's column values (kinds, search texts, ...) without touching the table.
+
+        Pure and thread-safe: it reads only the policy's tenant ID.
+        """
+        page = list(users)
+        tenant_id = self.policy.tenant_id
+        count = len(page)
+
+        def column(values: Iterable[object], dtype: npt.DTypeLike) -> np.ndarray:
+            return np.fromiter(values, dtype, count)
+
+        arrays = {
+            "kind": column((_KIND_CODE[kind_of(u, tenant_id)] for u in page), np.int8),
+            "status": column((_status_code(u.status) for u in page), np.int8),
+            "test": column((u.test for u in page), np.bool_),
+            "created": column((u.created_time for u in page), np.int64),
+            "verified_email": column((u.verified_email for u in page), np.bool_),
+            "verified_phone": column((u.verified_phone for u in page), np.bool_),
+            "has_password": column((u.has_password for u in page), np.bool_),
+            "haystack": np.array([_searchable(u) for u in page], dtype=bytes),
+        }
+        return PreparedUsers(tenant_id, _Fields.of(page), arrays)
+
+    def append(self, users: Iterable[User] | PreparedUsers) -> range:
         """Add users (a page as it arrives); a user already present is updated in place instead.
 
         Returns the range of new rows; updated rows are reported by `upsert`.
         """
         return self.upsert(users)[0]
 
-    def upsert(self, users: Iterable[User]) -> tuple[range, Rows]:
-        """Add new users and update known ones. Returns (new rows, updated rows)."""
-        first = len(self._users)
-        fresh: list[User] = []
-        updated: list[int] = []
-        for user in users:
-            row = self._row_by_id.get(user.user_id)
+    def upsert(self, users: Iterable[User] | PreparedUsers) -> tuple[range, Rows]:
+        """Add new users and update known ones. Returns (new rows, updated rows).
+
+        Given a `PreparedUsers` (from a worker thread), this is only list and array copies.
+        """
+        page = users if isinstance(users, PreparedUsers) else self.prepare(users)
+        first = len(self)
+        fresh: list[int] = []  # positions in the page
+        updated: dict[int, int] = {}  # table row: position in the page
+        row_by_id = self._row_by_id
+        for position, user_id in enumerate(page.fields.user_id):
+            row = row_by_id.get(user_id)
             if row is None:
-                self._row_by_id[user.user_id] = first + len(fresh)
-                fresh.append(user)
+                row_by_id[user_id] = first + len(fresh)
+                fresh.append(position)
+            elif row >= first:  # twice in one page: the later copy wins
+                fresh[row - first] = position
             else:
-                self._users[row] = user
-                updated.append(row)
+                updated[row] = position
         if fresh:
-            self._users.extend(fresh)
-            self._status.extend([_status_code(u.status) for u in fresh])
-            self._test.extend([u.test for u in fresh])
-            self._created.extend([u.created_time for u in fresh])
-            self._last_sign_in.extend(np.full(len(fresh), NONE, dtype=np.int64))
-            self._kind.extend(np.zeros(len(fresh), dtype=np.int8))
-            self._expires.extend(np.full(len(fresh), NONE, dtype=np.int64))
-            self._gone.extend(np.zeros(len(fresh), dtype=np.bool_))
-            self._extend_haystack(fresh)
-        changed = np.asarray(updated, dtype=np.int64)
-        if len(changed):
-            self._refresh_rows(changed)
-        if len(changed):
-            self._gone.view[changed] = False
-        new_rows = range(first, len(self._users))
-        self._reclassify(np.concatenate([changed, np.arange(first, len(self._users), dtype=np.int64)]))
+            self._extend(page, None if len(fresh) == len(page) else fresh)
+        changed = np.fromiter(updated, np.int64, len(updated))
+        for row, position in updated.items():
+            self._set_row(row, page, position)
+        new_rows = range(first, len(self))
+        touched = np.concatenate([changed, np.arange(first, len(self), dtype=np.int64)])
+        if page.tenant_id != self.policy.tenant_id:
+            self._reclassify(touched)  # the policy changed while the page was prepared
+        else:
+            self._update_expiry(touched)
         self._changed()
         return new_rows, changed
+
+    def _extend(self, page: PreparedUsers, positions: list[int] | None) -> None:
+        """Append the page's rows (all, or those at `positions`: the users new to the table)."""
+        self._fields.extend(page.fields, positions)
+        which = slice(None) if positions is None else np.asarray(positions, dtype=np.int64)
+        for name, column in self._arrays.items():
+            column.extend(page.arrays[name][which])
+        count = len(page) if positions is None else len(positions)
+        self._last_sign_in.extend(np.full(count, NONE, dtype=np.int64))
+        self._expires.extend(np.full(count, NONE, dtype=np.int64))
+        self._gone.extend(np.zeros(count, dtype=np.bool_))
+
+    def _set_row(self, row: int, page: PreparedUsers, position: int) -> None:
+        """Overwrite a row with a user found again (a reload); it is shown again if it was hidden."""
+        self._fields.set(row, page.fields, position)
+        for name, column in self._arrays.items():
+            column.set(row, page.arrays[name][position])
+        self._gone.data[row] = False
 
     def mark_missing(self, present: set[str]) -> Rows:
         """Hide users no longer on the server (deleted since they were loaded); returns those rows.
@@ -194,10 +368,11 @@ class UserTable:
         Rows are never removed, so row numbers (and the views' selections) stay valid; a hidden row
         comes back if a later load finds the user again.
         """
-        gone = np.asarray(
-            [row for uid, row in self._row_by_id.items() if uid not in present and not self._gone.view[row]],
-            dtype=np.int64,
-        )
+        user_ids = self._fields.user_id
+        if present.issuperset(user_ids):  # the usual case, and a C loop: a few ms at 100k users
+            return np.zeros(0, dtype=np.int64)
+        missing = np.fromiter((row for row, uid in enumerate(user_ids) if uid not in present), np.int64)
+        gone = missing[~self._gone.view[missing]]
         if len(gone):
             self._gone.view[gone] = True
             self._changed()
@@ -212,61 +387,89 @@ class UserTable:
 
     def set_last_sign_ins(self, latest: Mapping[str, int]) -> Rows:
         """Record last sign-in times (epoch seconds) from login history; returns the rows changed."""
-        rows = [self._row_by_id[uid] for uid in latest if uid in self._row_by_id]
-        if not rows:
+        row_by_id = self._row_by_id
+        pairs = [(row_by_id[uid], when) for uid, when in latest.items() if uid in row_by_id]
+        if not pairs:
             return np.zeros(0, dtype=np.int64)
-        index = np.asarray(rows, dtype=np.int64)
-        self._last_sign_in.view[index] = [latest[self._users[r].user_id] for r in rows]
-        self._reclassify(index)
+        index, times = (np.asarray(values, dtype=np.int64) for values in zip(*pairs, strict=True))
+        self._last_sign_in.view[index] = times
+        self._update_expiry(index)
         self._changed()
         return index
 
     def set_policy(self, policy: AnonymousPolicy) -> None:
         """Change the anonymous tenant or lifetime: every row is classified again."""
         self.policy = policy
-        self._reclassify(np.arange(len(self._users), dtype=np.int64))
+        self._reclassify(np.arange(len(self), dtype=np.int64))
         self._changed()
 
-    def _refresh_rows(self, rows: Rows) -> None:
-        for row in rows.tolist():
-            user = self._users[row]
-            self._status.view[row] = _status_code(user.status)
-            self._test.view[row] = user.test
-            self._created.view[row] = user.created_time
-            self._set_haystack(row, _searchable(user))
-
     def _reclassify(self, rows: Rows) -> None:
-        now = int(self._now())
-        kind, expires = self._kind.view, self._expires.view
+        """Kinds (per user, pure Python) and then expiries (vectorised) of `rows`."""
+        tenant_id = self.policy.tenant_id
+        kind = self._kind.view
         for row in rows.tolist():
-            verdict = self._classify(row, now)
-            kind[row] = KIND_CODES.index(verdict.kind)
-            expires[row] = NONE if verdict.expires_at is None else verdict.expires_at
+            kind[row] = _KIND_CODE[kind_of(self.user(row), tenant_id)]
+        self._update_expiry(rows)
+
+    def _update_expiry(self, rows: Rows) -> None:
+        """When each anonymous user of `rows` expires: the rule of `classify`, on whole columns.
+
+        Counted from the last sign-in, or from creation when the user never signed in; unknown
+        (NONE) when the policy has no lifetime or the user is not anonymous.
+        """
+        if not len(rows):
+            return
+        refresh = self.policy.refresh_seconds
+        if refresh is None:
+            self._expires.view[rows] = NONE
+            return
+        last = self._last_sign_in.view[rows]
+        active = np.where(last > 0, last, self._created.view[rows])
+        anonymous = self._kind.view[rows] == _KIND_CODE[Kind.ANONYMOUS]
+        self._expires.view[rows] = np.where(anonymous, active + refresh + self.policy.grace_seconds, NONE)
 
     def _classify(self, row: int, now: int) -> Classification:
         last = int(self._last_sign_in.view[row])
-        return classify(self._users[row], self.policy, last_sign_in=None if last == NONE else last, now=now)
-
-    def _extend_haystack(self, users: Sequence[User]) -> None:
-        """Append search texts, growing capacity geometrically (and width when a text is longer)."""
-        new = np.array([_searchable(u) for u in users], dtype=bytes)
-        size = len(self._users) - len(users)
-        needed = size + len(new)
-        width = max(self._haystack.dtype.itemsize, new.dtype.itemsize)
-        if needed > len(self._haystack) or width > self._haystack.dtype.itemsize:
-            grown = np.zeros(max(needed, 2 * len(self._haystack), 1024), dtype=f"S{width}")
-            grown[:size] = self._haystack[:size]
-            self._haystack = grown
-        self._haystack[size:needed] = new
-
-    def _set_haystack(self, row: int, value: bytes) -> None:
-        if len(value) > self._haystack.dtype.itemsize:
-            self._haystack = self._haystack.astype(f"S{len(value)}")
-        self._haystack[row] = value
+        return classify(self.user(row), self.policy, last_sign_in=None if last == NONE else last, now=now)
 
     # ---- reading --------------------------------------------------------------------------------
     def user(self, row: int) -> User:
-        return self._users[row]
+        """The user of a row, as a record (built from the columns: a new, equal object each time)."""
+        f = self._fields
+        given, middle, family, role_names, picture, custom = f.rest[row]
+        return User(
+            user_id=f.user_id[row],
+            login_ids=self._login_ids(row),
+            name=f.name[row],
+            given_name=given,
+            middle_name=middle,
+            family_name=family,
+            email=f.email[row],
+            phone=f.phone[row],
+            verified_email=bool(self._verified_email.data[row]),
+            verified_phone=bool(self._verified_phone.data[row]),
+            status=f.status[row],
+            tenants=f.tenants[row],
+            role_names=role_names,
+            test=bool(self._test.data[row]),
+            created_time=int(self._created.data[row]),
+            has_password=bool(self._has_password.data[row]),
+            picture=picture,
+            custom_attributes=custom,
+        )
+
+    def user_id(self, row: int) -> str:
+        return self._fields.user_id[row]
+
+    def _login_ids(self, row: int) -> tuple[str, ...]:
+        ids = self._fields.login_ids[row]
+        return (ids,) if isinstance(ids, str) else ids
+
+    def verified_email(self, row: int) -> bool:
+        return bool(self._verified_email.data[row])
+
+    def verified_phone(self, row: int) -> bool:
+        return bool(self._verified_phone.data[row])
 
     def row_of(self, user_id: str) -> int | None:
         return self._row_by_id.get(user_id)
@@ -290,24 +493,24 @@ class UserTable:
 
     def display(self, row: int, column: Column) -> str:
         """The text a table cell shows."""
-        user = self._users[row]
+        f = self._fields
         match column:
             case Column.USER_ID:
-                return user.user_id
+                return f.user_id[row]
             case Column.LOGIN_IDS:
-                return ", ".join(user.login_ids)
+                return ", ".join(self._login_ids(row))
             case Column.NAME:
-                return user.name
+                return f.name[row]
             case Column.EMAIL:
-                return user.email
+                return f.email[row]
             case Column.PHONE:
-                return user.phone
+                return f.phone[row]
             case Column.STATUS:
-                return user.status
+                return f.status[row]
             case Column.TENANTS:
-                return ", ".join(t.tenant_name or t.tenant_id for t in user.tenants)
+                return ", ".join(t.tenant_name or t.tenant_id for t in f.tenants[row])
             case Column.CREATED:
-                return format_time(user.created_time)
+                return format_time(int(self._created.data[row]))
             case Column.LAST_SIGN_IN:
                 last = self.last_sign_in(row)
                 return "never" if last is None else format_time(last)
@@ -331,24 +534,29 @@ class UserTable:
         return expires != NONE and expires < int(self._now())
 
     # ---- filter and sort ------------------------------------------------------------------------
-    def mask(self, spec: TableFilter) -> npt.NDArray[np.bool_]:
-        """Which rows `spec` keeps, as a boolean array over all rows."""
-        keep = self._test_mask(spec.test_users) & ~self._gone.view
+    def mask(self, spec: TableFilter, start: int = 0) -> npt.NDArray[np.bool_]:
+        """Which rows `spec` keeps, as a boolean array over rows `start`… (all rows by default).
+
+        A page appended to a filtered view only needs its own rows tested (`start` = its first row).
+        """
+        rows = slice(start, len(self))
+        keep = self._test_mask(spec.test_users, rows) & ~self._gone.view[rows]
         if spec.kind is not None:
-            keep &= self._kind.view == KIND_CODES.index(spec.kind)
+            keep &= self._kind.view[rows] == _KIND_CODE[spec.kind]
         if spec.statuses:
-            keep &= np.isin(self._status.view, [_status_code(s) for s in spec.statuses])
+            keep &= np.isin(self._status.view[rows], [_status_code(s) for s in spec.statuses])
+        created = self._created.view[rows]
         if spec.created_from is not None:
-            keep &= self._created.view >= spec.created_from
+            keep &= created >= spec.created_from
         if spec.created_to is not None:
-            keep &= self._created.view <= spec.created_to
+            keep &= created <= spec.created_to
         if spec.expired is not None:
-            expires = self._expires.view
+            expires = self._expires.view[rows]
             is_expired = (expires != NONE) & (expires < int(self._now()))
             keep &= is_expired if spec.expired else ~is_expired
         text = spec.text.strip().lower()
-        if text and len(self._users):
-            keep &= np.strings.find(self._haystack[: len(self._users)], text.encode()) >= 0
+        if text and len(keep):
+            keep &= np.strings.find(self._haystack.view[rows], text.encode()) >= 0
         return keep
 
     def query(self, spec: TableFilter, sort: Column | None = None, descending: bool = False) -> Rows:
@@ -379,9 +587,9 @@ class UserTable:
         caches its result if no change happened during the computation.
         """
         version = self._version
-        size = len(self._users)
+        size = len(self)
         perm = np.argsort(self._sort_keys(column, size), kind="stable").astype(np.int64)
-        if version == self._version and size == len(self._users):
+        if version == self._version and size == len(self):
             self._sort_cache[column] = perm
         return perm
 
@@ -403,8 +611,8 @@ class UserTable:
             )
         return np.array([self.display(row, column).lower().encode() for row in range(size)], dtype=bytes)
 
-    def _test_mask(self, test_users: TestUsers) -> npt.NDArray[np.bool_]:
-        test = self._test.view
+    def _test_mask(self, test_users: TestUsers, rows: slice = slice(None)) -> npt.NDArray[np.bool_]:
+        test = self._test.view[rows]
         if test_users == "only":
             return test.copy()
         if test_users == "exclude":
@@ -417,7 +625,9 @@ def _status_code(status: str) -> int:
 
 
 def _searchable(user: User) -> bytes:
-    fields = (user.user_id, *user.login_ids, user.name, user.email, user.phone)
+    """The lowercase text a search looks in; each distinct field once (an email is often a login ID)."""
+    fields = dict.fromkeys((user.user_id, *user.login_ids, user.name, user.email, user.phone))
+    fields.pop("", None)
     return _SEPARATOR.join(fields).lower().encode()
 
 

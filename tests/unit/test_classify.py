@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from anonconsole.core.classify import AnonymousPolicy, Kind, classify, format_duration
+from anonconsole.core.classify import AnonymousPolicy, Kind, classify, format_duration, kind_of
 from anonconsole.core.records import User, UserTenant
 
 ANON = "T2AnonymousUsers00000000000000"
@@ -63,6 +63,9 @@ def test_kind_and_reason(fields: dict[str, object], kind: Kind, reason_part: str
     verdict = classify(user(**fields), POLICY, last_sign_in=None, now=NOW)
     assert verdict.kind is kind
     assert reason_part in verdict.reason
+    # The kind alone (what tables store per row) is the same rule, whatever the sign-ins and clock.
+    assert kind_of(user(**fields), ANON) is kind
+    assert classify(user(**fields), POLICY, last_sign_in=NOW - DAY, now=NOW + 9 * YEAR).kind is kind
 
 
 def test_without_anonymous_tenant_nobody_is_anonymous() -> None:

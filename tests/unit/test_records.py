@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from anonconsole.core.records import (
+    EMPTY_MAPPING,
     AuditEvent,
     LoginRecord,
     SessionSettings,
@@ -63,6 +64,22 @@ def test_user_from_documented_object() -> None:
     assert user.has_password
     assert user.custom_attributes == {"plan": "free"}
     assert user.created_at == datetime(2024, 1, 29, 22, 57, 23, tzinfo=UTC)
+
+
+def test_users_share_repeated_values_and_keep_one_copy_of_the_address() -> None:
+    """100k users from the API must not each carry their own status, tenant and empty mapping."""
+    wire = [{**API_USER, "userId": f"U{i}", "customAttributes": {}} for i in range(2)]
+    first, second = (User.from_api(dict(data)) for data in wire)
+    assert first.tenants is second.tenants
+    assert first.tenants[0].tenant_name is second.tenants[0].tenant_name
+    assert first.status is second.status
+    assert first.custom_attributes is second.custom_attributes is EMPTY_MAPPING
+    assert first.email is first.login_ids[0]
+    with pytest.raises(TypeError):
+        EMPTY_MAPPING["x"] = 1  # type: ignore[index]
+    own = User.from_api(API_USER)
+    assert own.custom_attributes == {"plan": "free"}
+    assert own.custom_attributes is not API_USER["customAttributes"]
 
 
 def test_user_from_sparse_object_uses_defaults() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -182,3 +184,113 @@ def test_prepare_sort_does_not_cache_a_stale_permutation(
     monkeypatch.undo()
     assert len(table.sort_permutation(Column.NAME)) == len(table)
     assert table.sort_ready(Column.NAME)
+
+
+def test_expiry_column_follows_the_classify_rule() -> None:
+    """The vectorised expiry equals `classify`'s for every row, with and without sign-ins."""
+    policy = AnonymousPolicy(ANON, 30 * DAY, grace_seconds=2 * DAY)
+    t = UserTable(policy, now=lambda: NOW)
+    users = [anon(i, age_days=i * 7) for i in range(40)] + [regular(100, "Reg", "reg@example.com")]
+    t.append(users)
+    t.set_last_sign_ins({u.user_id: NOW - i * DAY for i, u in enumerate(users) if i % 3 == 0})
+    for row in range(len(t)):
+        verdict = t.classification(row)
+        assert verdict.kind is t.kind(row)
+        assert t.expired(row) == (verdict.expires_at is not None and verdict.expires_at < NOW)
+        assert (t.display(row, Column.EXPIRES) == "") == (verdict.expires_at is None)
+    t.set_policy(AnonymousPolicy(ANON, None))
+    assert not any(t.expired(row) for row in range(len(t)))
+    assert all(t.classification(row).expires_at is None for row in range(len(t)))
+
+
+def test_prepared_page_is_reclassified_when_the_policy_changed_meanwhile() -> None:
+    t = UserTable(AnonymousPolicy("", None), now=lambda: NOW)
+    page = t.prepare([anon(0), anon(1)])  # in the app: a worker thread, before the policy is known
+    t.set_policy(POLICY)
+    new, updated = t.upsert(page)
+    assert list(new) == [0, 1]
+    assert len(updated) == 0
+    assert t.counts() == {Kind.ANONYMOUS: 2, Kind.REGULAR: 0, Kind.ATTENTION: 0}
+    assert t.expired(0) is False
+
+
+def test_rows_give_back_equal_users_with_every_field() -> None:
+    rich = User(
+        user_id="U-rich",
+        login_ids=("rich@example.com", "+15550100"),
+        name="Rich Person",
+        given_name="Rich",
+        middle_name="M",
+        family_name="Person",
+        email="rich@example.com",
+        phone="+15550100",
+        verified_email=True,
+        verified_phone=True,
+        status="disabled",
+        tenants=(UserTenant("T1", "One", ("admin",)),),
+        role_names=("viewer",),
+        test=True,
+        created_time=NOW - 5,
+        has_password=True,
+        picture="https://example.com/p.png",
+        custom_attributes={"plan": "pro"},
+    )
+    t = UserTable(POLICY, now=lambda: NOW)
+    t.append([anon(0), rich])
+    assert t.user(0) == anon(0)
+    assert t.user(1) == rich
+    assert t.user_id(1) == "U-rich"
+    assert t.verified_email(1)
+    assert t.verified_phone(1)
+    assert not t.verified_email(0)
+
+
+def test_same_user_twice_in_one_page_keeps_the_later_copy() -> None:
+    t = UserTable(POLICY, now=lambda: NOW)
+    new, updated = t.upsert([anon(0), anon(1), anon(0, status="disabled")])
+    assert list(new) == [0, 1]
+    assert len(updated) == 0
+    assert t.user(0).status == "disabled"
+    assert t.row_of(anon(1).user_id) == 1
+
+
+def test_reloaded_user_with_a_longer_search_text_is_found_by_it() -> None:
+    t = UserTable(POLICY, now=lambda: NOW)
+    t.append([anon(0), anon(1)])
+    long_name = "Maximilian Alexander von Wittelsbach-Hohenzollern"
+    t.upsert([anon(1, name=long_name)])
+    assert ids(t, t.query(TableFilter(text="hohenzollern"))) == [1]
+    assert ids(t, t.query(TableFilter(text=anon(0).login_ids[0]))) == [0]
+
+
+def test_mask_from_a_row_equals_the_tail_of_the_full_mask(table: UserTable) -> None:
+    spec = TableFilter(kind=Kind.ANONYMOUS, text="x@q", expired=True, test_users="include")
+    assert table.mask(spec, 3).tolist() == table.mask(spec)[3:].tolist()
+    assert table.mask(spec, len(table)).tolist() == []
+
+
+def test_reserve_then_pages_give_the_same_table() -> None:
+    reserved = UserTable(POLICY, now=lambda: NOW)
+    reserved.reserve(2500)
+    grown = UserTable(POLICY, now=lambda: NOW)
+    for start in range(0, 2500, 1000):
+        page = [anon(i, age_days=i % 700) for i in range(start, min(2500, start + 1000))]
+        reserved.append(page)
+        grown.append(page)
+    spec = TableFilter(kind=Kind.ANONYMOUS, expired=True)
+    assert reserved.query(spec, Column.CREATED).tolist() == grown.query(spec, Column.CREATED).tolist()
+    assert reserved.user(2499) == grown.user(2499)
+
+
+def test_rows_are_not_objects_for_the_garbage_collector() -> None:
+    """100k users must not add 100k objects to every full collection (100+ ms on the UI thread)."""
+    t = UserTable(POLICY, now=lambda: NOW)
+    pages = [t.prepare([anon(i) for i in range(start, start + 1000)]) for start in range(0, 5000, 1000)]
+    gc.collect()
+    before = len(gc.get_objects())
+    for page in pages:
+        t.upsert(page)
+    del pages
+    gc.collect()
+    assert len(gc.get_objects()) - before < 100
+    assert len(t) == 5000
