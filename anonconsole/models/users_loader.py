@@ -1,41 +1,134 @@
 """Loads every user of a connection into a `UserTable` in the background, page by page.
 
-Pages come from the gateway (first page at once, the rest concurrently within the rate limit) and
-are appended as they arrive; then last sign-ins come from the history API in batches. Everything runs
-as one asyncio task on the Qt loop (qasync), so cancelling is cancelling the task, and the UI thread
-only ever does the short work of merging one page.
+Pages come from the gateway (first page at once, the rest concurrently within the rate limit); each
+page's last sign-ins are asked for as soon as the page arrives, concurrently with the next pages.
+Everything runs as one asyncio task on the Qt loop (qasync), so cancelling is cancelling the task.
+
+The UI thread stays responsive (issue "Users views": no stall over 50 ms): building records and a
+page's column values runs in worker threads (`asyncio.to_thread`), the UI thread only copies
+finished arrays, and the views are told about new and changed rows at most every `FLUSH_SECONDS`
+(the first page at once), so four views lay out again a few times a second, not once per page.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
+import gc
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from anonconsole.core.classify import AnonymousPolicy, format_duration
-from anonconsole.core.records import UserFilter, latest_logins
-from anonconsole.core.user_table import UserTable
+from anonconsole.core.records import UserFilter
+from anonconsole.core.user_table import Rows, UserTable
 from anonconsole.gateway import Gateway, GatewayError
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000  # the sandbox's (and our) maximum page for user search
-HISTORY_CHUNK = 5000  # user ids per progress step; the gateway splits them into concurrent batches
-HISTORY_BATCH = 1000  # user ids per history request
+HISTORY_BATCH = 1000  # user ids per history request (asked for as soon as a page brings that many)
+FLUSH_SECONDS = 0.15  # while loading, views hear of new and changed rows at most this often
 EVERYONE = UserFilter(test_users="include")
+
+
+class _GarbageCollectorPaused:
+    """While any load runs, the cyclic garbage collector waits for many more new objects.
+
+    Each page is ~10,000 short-lived JSON containers (dicts and lists) that reference counting frees
+    within milliseconds; with the default threshold (700) the collector runs in the middle of them,
+    promotes them, and every few pages a full collection walks the whole heap: 50-300 ms with the UI
+    thread blocked. With a high threshold they are gone before the collector looks. The table keeps
+    no per-user objects for it to walk either (see `user_table._Fields`). Counted, so overlapping
+    loads restore the setting once, when the last one ends.
+    """
+
+    threshold = 100_000
+    _running = 0
+    _saved: tuple[int, ...] = ()
+
+    def __enter__(self) -> None:
+        cls = type(self)
+        if cls._running == 0:
+            cls._saved = gc.get_threshold()
+            gc.set_threshold(max(cls.threshold, cls._saved[0]), *cls._saved[1:])
+        cls._running += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        cls = type(self)
+        cls._running -= 1
+        if cls._running == 0:
+            gc.set_threshold(*cls._saved)
+
+
+class _Coalescer:
+    """Collects new and changed rows and hands them on at most every `interval` seconds.
+
+    The first rows go out at once (time to first rows on screen); later ones wait for the next
+    slot, so several pages cost the views one relayout. `flush` sends what is pending now.
+    """
+
+    def __init__(
+        self, added: Callable[[range], None], changed: Callable[[Rows], None], interval: float
+    ) -> None:
+        self._added = added
+        self._changed = changed
+        self._interval = interval
+        self._new: range | None = None
+        self._updated: list[Rows] = []
+        self._last = 0.0
+        self._pending: asyncio.TimerHandle | None = None
+
+    def add(self, rows: range) -> None:
+        if len(rows):
+            self._new = rows if self._new is None else range(self._new.start, rows.stop)
+            self._schedule()
+
+    def change(self, rows: Rows) -> None:
+        if len(rows):
+            self._updated.append(rows)
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self._pending is not None:
+            return
+        wait = self._last + self._interval - time.perf_counter()
+        if wait <= 0:
+            self.flush()
+        else:
+            self._pending = asyncio.get_running_loop().call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        self._last = time.perf_counter()
+        new, self._new = self._new, None
+        updated, self._updated = self._updated, []
+        if new is not None:
+            self._added(new)
+        if updated:
+            self._changed(np.concatenate(updated))
+
+    def discard(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
 
 
 class UsersLoader(QObject):
     """Fills a UserTable from a gateway, reporting each step by signal.
 
     Signals:
-        rows_added(range): new table rows (a page arrived).
+        rows_added(range): new table rows (pages arrived).
         rows_changed(object): numpy array of table rows updated in place.
-        progress(str, int, int): phase ("users" or "sign-ins"), done, total.
+        progress(str, int, int): phase ("users", then "sign-ins" once every page is in), done, total.
         finished(str): the load ended; a sentence saying how ("Loaded 3,005 users in 2.1 s").
         failed(str): the load stopped on an error; the sentence says what and that loaded rows stay.
         cancelled(): the user (or a new load) cancelled it.
@@ -60,7 +153,7 @@ class UsersLoader(QObject):
     def start(self, gateway: Gateway) -> asyncio.Task[None]:
         """Start a (re)load; a load still running is cancelled first."""
         self.cancel()
-        self._task = asyncio.ensure_future(self._run(gateway))
+        self._task = asyncio.ensure_future(_Load(self, gateway).run())
         return self._task
 
     def cancel(self) -> None:
@@ -74,52 +167,124 @@ class UsersLoader(QObject):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.shield(self._task)
 
-    async def _run(self, gateway: Gateway) -> None:
+
+class _Load:
+    """One run of a loader: pages, their users' sign-ins, and the coalesced view updates."""
+
+    def __init__(self, loader: UsersLoader, gateway: Gateway) -> None:
+        self.loader = loader
+        self.table = loader.table
+        self.gateway = gateway
+        self.updates = _Coalescer(loader.rows_added.emit, loader.rows_changed.emit, FLUSH_SECONDS)
+        self.seen: set[str] = set()
+        self.total = 0
+        self.waiting_for_sign_ins: list[str] = []  # user ids not yet in a history request
+        self.sign_ins: list[asyncio.Task[None]] = []
+        self.sign_ins_done = 0
+        self.pages_done = False
+
+    async def run(self) -> None:
+        # One worker thread prepares pages: the UI thread then competes for the GIL with it alone.
+        with _GarbageCollectorPaused(), ThreadPoolExecutor(1, thread_name_prefix="users-load") as lane:
+            try:
+                await self._run(lane)
+            finally:
+                await asyncio.get_running_loop().run_in_executor(lane, _return_freed_memory)
+
+    async def _run(self, lane: Executor) -> None:
         started = time.perf_counter()
         try:
-            seen = await self._load_users(gateway)
-            gone = self.table.mark_missing(seen)
-            if len(gone):
-                self.rows_changed.emit(gone)
-            await self._load_sign_ins(gateway, sorted(seen))
+            await self._load_pages(lane)
+            self.updates.change(self.table.mark_missing(self.seen))
+            self.pages_done = True
+            self._ask_sign_ins()
+            self._sign_ins_progress()
+            for task in self.sign_ins:
+                await task  # the first failure is raised; `finally` cancels the rest
         except asyncio.CancelledError:
-            self.cancelled.emit()
+            self.updates.flush()
+            self.loader.cancelled.emit()
             raise
         except GatewayError as exc:
+            self.updates.flush()
             loaded = len(self.table)
-            self.failed.emit(f"{exc.user_message} The {loaded:,} users loaded so far are still shown.")
+            self.loader.failed.emit(f"{exc.user_message} The {loaded:,} users loaded so far are still shown.")
             return
+        finally:
+            self.updates.discard()
+            for task in self.sign_ins:
+                task.cancel()
+            await asyncio.gather(*self.sign_ins, return_exceptions=True)
+        self.updates.flush()
         elapsed = time.perf_counter() - started
-        self.finished.emit(f"Loaded {len(seen):,} users in {elapsed:.1f} s")
+        self.loader.finished.emit(f"Loaded {len(self.seen):,} users in {elapsed:.1f} s")
 
-    async def _load_users(self, gateway: Gateway) -> set[str]:
-        seen: set[str] = set()
-        total = 0
-        pages = gateway.iter_user_pages(EVERYONE, page_size=PAGE_SIZE)
+    async def _load_pages(self, lane: Executor) -> None:
+        pages = self.gateway.iter_user_pages(EVERYONE, page_size=PAGE_SIZE)
+        loop = asyncio.get_running_loop()
         try:
             async for page in pages:
-                total = max(total, page.total)
-                new_rows, updated = self.table.upsert(page.users)
-                seen.update(u.user_id for u in page.users)
-                if len(new_rows):
-                    self.rows_added.emit(new_rows)
-                if len(updated):
-                    self.rows_changed.emit(updated)
-                self.progress.emit("users", len(seen), max(total, len(seen)))
+                if not self.total:
+                    self.table.reserve(page.total)
+                self.total = max(self.total, page.total)
+                prepared = await loop.run_in_executor(lane, self.table.prepare, page.users)
+                new_rows, updated = self.table.upsert(prepared)
+                self.updates.add(new_rows)
+                self.updates.change(updated)
+                ids = [u.user_id for u in page.users]
+                self.seen.update(ids)
+                self.loader.progress.emit("users", len(self.seen), max(self.total, len(self.seen)))
+                self.waiting_for_sign_ins += ids
+                if len(self.waiting_for_sign_ins) >= HISTORY_BATCH:
+                    self._ask_sign_ins()
+                _raise_first_failure(self.sign_ins)
         finally:
             await pages.aclose()
-        return seen
 
-    async def _load_sign_ins(self, gateway: Gateway, user_ids: Sequence[str]) -> None:
-        done = 0
-        for first in range(0, len(user_ids), HISTORY_CHUNK):
-            chunk = user_ids[first : first + HISTORY_CHUNK]
-            records = await gateway.login_history(chunk, batch_size=HISTORY_BATCH)
-            changed = self.table.set_last_sign_ins(latest_logins(records))
-            done += len(chunk)
-            if len(changed):
-                self.rows_changed.emit(changed)
-            self.progress.emit("sign-ins", done, len(user_ids))
+    def _ask_sign_ins(self) -> None:
+        """Ask for the last sign-ins of the users loaded since the last time, while pages still load."""
+        if self.waiting_for_sign_ins:
+            ids, self.waiting_for_sign_ins = self.waiting_for_sign_ins, []
+            self.sign_ins.append(asyncio.ensure_future(self._load_sign_ins(ids)))
+
+    async def _load_sign_ins(self, user_ids: Sequence[str]) -> None:
+        latest = await self.gateway.last_sign_ins(user_ids, batch_size=HISTORY_BATCH)
+        self.updates.change(self.table.set_last_sign_ins(latest))
+        self.sign_ins_done += len(user_ids)
+        self._sign_ins_progress()
+
+    def _sign_ins_progress(self) -> None:
+        if self.pages_done:
+            self.loader.progress.emit("sign-ins", self.sign_ins_done, len(self.seen))
+
+
+def _raise_first_failure(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Stop early when some users' sign-ins could not be loaded (rather than after the last page)."""
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, None on other C libraries and platforms."""
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+def _return_freed_memory() -> None:
+    """Give the memory the load freed back to the operating system (issue "Users views": memory).
+
+    Pages are decoded into tens of MB of short-lived JSON objects. They are freed, but glibc's
+    malloc keeps freed blocks that lie between live ones for reuse, so without this the process
+    stays ~700 B per loaded user bigger than what it holds. Runs in a worker thread (it walks the
+    heap); a no-op where malloc_trim does not exist.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 async def anonymous_policy(

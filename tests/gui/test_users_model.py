@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import QItemSelectionModel, QModelRoleData, Qt
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QTableView
 
 from anonconsole.core.classify import AnonymousPolicy, Kind
@@ -103,3 +105,51 @@ def test_filtered_out_selection_is_dropped_not_moved(qtbot: Any) -> None:
     model.set_filter(TableFilter(text="nobody-matches"))
     assert model.rowCount() == 0
     assert view.selectionModel().selectedRows() == []
+
+
+PAINT_ROLES = (
+    Qt.ItemDataRole.DisplayRole,
+    Qt.ItemDataRole.DecorationRole,
+    Qt.ItemDataRole.FontRole,
+    Qt.ItemDataRole.TextAlignmentRole,
+    Qt.ItemDataRole.ForegroundRole,
+    Qt.ItemDataRole.BackgroundRole,
+    Qt.ItemDataRole.CheckStateRole,
+    Qt.ItemDataRole.ToolTipRole,
+    Qt.ItemDataRole.AccessibleTextRole,
+    TABLE_ROW_ROLE,
+)
+
+
+def test_multi_data_answers_what_data_answers() -> None:
+    """Painting asks all roles of a cell at once (`multiData`); the answers are `data`'s."""
+    model = UsersModel(new_table(10), COLUMNS)
+    for row in range(10):
+        for column in range(len(COLUMNS)):
+            index = model.index(row, column)
+            wanted = [QModelRoleData(role) for role in PAINT_ROLES]
+            for item in wanted:
+                item.setData("stale")  # answers must replace what a reused span held
+            for item in wanted:
+                model.multiData(index, item)
+            for item, role in zip(wanted, PAINT_ROLES, strict=True):
+                expected = model.data(index, role)
+                got = item.data()
+                if isinstance(expected, QBrush):
+                    assert isinstance(got, QBrush)
+                    assert got.color() == expected.color()
+                else:
+                    assert got == expected, (row, column, role)
+
+
+def test_multi_data_does_not_drop_references_to_none() -> None:
+    """PySide6's QModelRoleData.setData/clearData drop a reference to None; the model gives it back
+    (on Python 3.11 the interpreter aborts once None's count reaches zero: after enough painting)."""
+    model = UsersModel(new_table(5), COLUMNS)
+    index = model.index(0, 0)
+    answers = [QModelRoleData(role) for role in PAINT_ROLES]
+    before = sys.getrefcount(None)
+    for _ in range(300):
+        for item in answers:
+            model.multiData(index, item)
+    assert abs(sys.getrefcount(None) - before) < 50
