@@ -185,11 +185,11 @@ class _Load:
 
     async def run(self) -> None:
         # One worker thread prepares pages: the UI thread then competes for the GIL with it alone.
-        with _GarbageCollectorPaused(), ThreadPoolExecutor(1, thread_name_prefix="users-load") as lane:
-            try:
+        try:
+            with _GarbageCollectorPaused(), ThreadPoolExecutor(1, thread_name_prefix="users-load") as lane:
                 await self._run(lane)
-            finally:
-                await asyncio.get_running_loop().run_in_executor(lane, _return_freed_memory)
+        finally:
+            await asyncio.to_thread(_return_freed_memory)
 
     async def _run(self, lane: Executor) -> None:
         started = time.perf_counter()
