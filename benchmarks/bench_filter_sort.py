@@ -22,7 +22,6 @@ from anonconsole.core.classify import AnonymousPolicy, Kind  # noqa: E402
 from anonconsole.core.records import User, UserTenant  # noqa: E402
 from anonconsole.core.user_table import Column, TableFilter, UserTable  # noqa: E402
 from anonconsole.models.users_model import UsersModel  # noqa: E402
-from benchmarks.bench_users_load import keep_singletons_alive  # noqa: E402
 
 ANON = "T2AnonymousUsers00000000000000"
 NOW = int(time.time())
@@ -76,7 +75,6 @@ def best_of(runs: int, action: Callable[[], None]) -> float:
 
 def run(users: int | None = None) -> None:
     n = users or 100_000
-    keep_singletons_alive()
     app = QApplication.instance() or QApplication([])
     table = UserTable(AnonymousPolicy(ANON, 365 * 86400), now=lambda: NOW)
     all_users = synthetic_users(n)

@@ -13,12 +13,10 @@ Against a sandbox with N users (default 100,000) and Descope's documented rate l
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
 import math
 import os
 import secrets
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,18 +34,6 @@ from anonconsole.sandbox.process import SandboxOptions, SandboxProcess  # noqa: 
 from anonconsole.views.users_area import UsersArea  # noqa: E402
 
 SEARCH_PATH = "/v2/mgmt/user/search"
-
-
-def keep_singletons_alive() -> None:
-    """Work around PySide6 6.12 on Python 3.11: void methods (QObject.killTimer, which qasync calls
-    for every callback, QTimer.setInterval, ...) return None without taking a reference, and some
-    bool returns do the same with True/False. A long run then aborts with "deallocating None". From
-    Python 3.12 these objects are immortal; here they get a count no run can exhaust. The console
-    itself needs the same at start-up (or a PySide6 without the bug): see the report.
-    """
-    if sys.version_info < (3, 12):
-        for singleton in (None, True, False):
-            ctypes.c_ssize_t.from_address(id(singleton)).value += 1 << 40
 
 
 def rss_bytes() -> int:
@@ -179,7 +165,6 @@ async def sequential_loop(connection: Connection) -> None:
 
 def run(users: int | None = None) -> None:
     n = users or 100_000
-    keep_singletons_alive()
     app = QApplication.instance() or QApplication([])
     key = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,7 +8,6 @@ position and selection survive loading and refreshes.
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,16 +51,6 @@ _ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemF
 
 # Columns whose cell carries a verified badge colour.
 _VERIFIED_COLUMNS = {Column.EMAIL, Column.PHONE}
-
-
-def _restore_none_reference() -> None:
-    """Give back the reference to None that `QModelRoleData.setData`/`clearData` drop (PySide6 6.12).
-
-    Their bindings return None without taking a reference, harmless where None is immortal (Python
-    3.12+) but fatal on 3.11 after enough calls ("deallocating None"). An extra reference to None
-    is harmless everywhere, so this stays correct once the binding is fixed.
-    """
-    ctypes.pythonapi.Py_IncRef(ctypes.py_object(None))
 
 
 class UsersModel(QAbstractTableModel):
@@ -125,7 +114,6 @@ class UsersModel(QAbstractTableModel):
                 item.clearData()
             else:
                 item.setData(value)
-            _restore_none_reference()
 
     def _value(self, row: int, column: Column, role: int) -> Any:
         """What `data` answers for table row `row` (not a view row)."""

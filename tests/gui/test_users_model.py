@@ -143,8 +143,8 @@ def test_multi_data_answers_what_data_answers() -> None:
 
 
 def test_multi_data_does_not_drop_references_to_none() -> None:
-    """PySide6's QModelRoleData.setData/clearData drop a reference to None; the model gives it back
-    (on Python 3.11 the interpreter aborts once None's count reaches zero: after enough painting)."""
+    """PySide6 6.12's QModelRoleData.setData/clearData dropped a reference to None (pyproject keeps
+    it out); on Python 3.11 the interpreter aborts once None's count reaches zero: after enough painting."""
     model = UsersModel(new_table(5), COLUMNS)
     index = model.index(0, 0)
     answers = [QModelRoleData(role) for role in PAINT_ROLES]
