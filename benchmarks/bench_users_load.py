@@ -79,6 +79,7 @@ async def full_load(connection: Connection, n: int) -> None:
     meter = StallMeter()
     async with Gateway(connection) as gateway:
         area = UsersArea()
+        area.set_active("all")  # as the main window does: the page shown is "All users"
         view = area.views["all"]
         view.resize(1200, 800)
         view.show()

@@ -176,6 +176,10 @@ class UsersModel(QAbstractTableModel):
             return
         self._relayout()
 
+    def resync(self) -> None:
+        """Catch up with every change of the table since this model last followed it."""
+        self._relayout()
+
     def table_rows_changed(self, rows: Rows) -> None:
         """Rows changed in place (last sign-ins, a refresh): they may now sort or filter differently."""
         if not len(rows):

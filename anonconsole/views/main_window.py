@@ -348,6 +348,7 @@ class MainWindow(QMainWindow):
         self.users.loading_changed.connect(self._show_loading)
         self.users.message.connect(self._users_message)
         self.navigation.currentRowChanged.connect(self.pages.setCurrentIndex)
+        self.navigation.currentRowChanged.connect(lambda row: self.users.set_active(PAGES[row].key))
         self.navigation.setCurrentRow(0)
         splitter = named(QSplitter(), "mainSplitter", "Main area")
         splitter.addWidget(self.navigation)

@@ -51,6 +51,8 @@ class UsersArea(QObject):
         self.gateway: Gateway | None = None
         self.policy_note = ""
         self.table_loaded = False  # a load of the current connection has ended (however)
+        self._active: str | None = None
+        self._stale: set[str] = set()
         self.loader.rows_added.connect(self._rows_added)
         self.loader.rows_changed.connect(self._rows_changed)
         self.loader.progress.connect(self.progress)
@@ -120,13 +122,31 @@ class UsersArea(QObject):
         self.loading_changed.emit(True)
         self.loader.start(self.gateway)
 
+    def set_active(self, key: str | None) -> None:
+        """The page the window shows (None: treat every page as shown).
+
+        Pages not shown skip the updates of a load and catch up, keeping their selection, when they
+        are shown: at 100k users, laying out four tables per update is what stalls the window.
+        """
+        self._active = key
+        if key in self._stale:
+            self._stale.discard(key)
+            self.views[key].model.resync()
+
+    def _updating(self) -> list[UsersView]:
+        """The views to update now; the others are marked to catch up when shown."""
+        if self._active is None:
+            return list(self.views.values())
+        self._stale.update(key for key in self.views if key != self._active)
+        return [self.views[self._active]] if self._active in self.views else []
+
     def _rows_added(self, rows: range) -> None:
-        for view in self.views.values():
+        for view in self._updating():
             view.model.table_rows_appended(rows)
         self._emit_counts()
 
     def _rows_changed(self, rows: np.ndarray) -> None:
-        for view in self.views.values():
+        for view in self._updating():
             view.model.table_rows_changed(rows)
         self._emit_counts()
 

@@ -194,3 +194,26 @@ def test_cancel_keeps_what_was_loaded(
 
     arun(scenario())
     assert messages[-1].startswith("Loading cancelled")
+
+
+def test_pages_not_shown_catch_up_when_shown(
+    qtbot: Any, arun: Callable[..., Any], start_sandbox: Callable[..., RunningSandbox]
+) -> None:
+    sandbox = start_sandbox(users=2500)
+    area = UsersArea()
+    area.set_active("all")
+    for view in area.views.values():
+        qtbot.addWidget(view)
+
+    async def scenario() -> None:
+        async with gateway_for(sandbox) as gateway:
+            await area.connect_to(gateway)
+            await area.wait()
+
+    arun(scenario())
+    counts = area.table.counts()
+    assert area.views["all"].model.rowCount() == sum(counts.values())
+    anonymous = area.views["anonymous"]
+    assert anonymous.model.rowCount() == 0, "a page not shown is not laid out during the load"
+    area.set_active("anonymous")
+    assert anonymous.model.rowCount() == counts[Kind.ANONYMOUS] > 0
