@@ -82,7 +82,7 @@ class ConnectionManager(QObject):
         window.set_connecting(profile.name, f"Connecting to {profile.name}…")
         gateway: Gateway | None = None
         try:
-            gateway = Gateway(await self._connection(profile))
+            gateway = await Gateway.open(await self._connection(profile))
             if not profile.is_sandbox:
                 await gateway.check()
         except (ConfigError, secrets.KeyringUnavailable, GatewayError, SandboxError, OSError) as exc:
@@ -141,7 +141,7 @@ class ConnectionManager(QObject):
     async def sandbox_check(self) -> ConnectionCheck:
         """The Connect dialog's Test for the built-in sandbox: start or reuse it, then check it."""
         connection = await self._connection(SANDBOX)
-        async with Gateway(connection) as gateway:
+        async with await Gateway.open(connection) as gateway:
             return await gateway.check()
 
     # -- dialogs ----------------------------------------------------------------------------------
@@ -186,15 +186,13 @@ class ConnectionManager(QObject):
         self.profile = updated
 
     def _reload_users(self) -> None:
-        gateway, profile = self.window.gateway, self.profile
-        if gateway is not None and profile is not None:
-            asyncio.ensure_future(
-                self.window.users.connect_to(
-                    gateway,
-                    tenant_id=profile.anonymous_tenant_id,
-                    tenant_name=profile.anonymous_tenant_name,
-                    grace_days=profile.grace_days,
-                )
+        """After the tenant setup: the users again, classified by the tenant just set up."""
+        profile = self.profile
+        if profile is not None:
+            self.window.load_users(
+                tenant_id=profile.anonymous_tenant_id,
+                tenant_name=profile.anonymous_tenant_name,
+                grace_days=profile.grace_days,
             )
 
     def open_doctor(self) -> DoctorDialog | None:

@@ -213,6 +213,12 @@ class Gateway:
         # thread competing with it for the GIL however many requests are in flight.
         self._records_lane = ThreadPoolExecutor(1, thread_name_prefix="gateway-records")
 
+    @classmethod
+    async def open(cls, connection: Connection, **options: Any) -> Gateway:
+        """A Gateway built in a worker thread: the SDK loads the CA bundle for each of its HTTP
+        clients (tens of milliseconds each), which must not stall the UI thread at connect time."""
+        return await asyncio.to_thread(lambda: cls(connection, **options))
+
     @property
     def stats(self) -> PacerStats:
         return self._pacer.stats

@@ -68,7 +68,7 @@ QLabel#testResult[state="error"] {{ color: {error}; }}
 
 async def check_connection(connection: Connection) -> ConnectionCheck:
     """License handshake + a one-user search (`Gateway.check`), with a short timeout for a dialog."""
-    async with Gateway(connection, timeout_seconds=TEST_TIMEOUT_SECONDS) as gateway:
+    async with await Gateway.open(connection, timeout_seconds=TEST_TIMEOUT_SECONDS) as gateway:
         return await gateway.check()
 
 

@@ -455,14 +455,22 @@ class MainWindow(QMainWindow):
         for action in (self.tenant_setup_action, self.verify_action):
             action.setEnabled(True)
         self.connection_changed.emit(gateway)
-        users = asyncio.ensure_future(
+        self.load_users(tenant_id=tenant_id, tenant_name=tenant_name, grace_days=grace_days)
+        return self.refresh_overview()  # type: ignore[no-any-return]
+
+    def load_users(
+        self, *, tenant_id: str = "", tenant_name: str = "Anonymous Users", grace_days: int = 0
+    ) -> None:
+        """(Re)load the users of the connection with this anonymous tenant; cancelled on close."""
+        if self._gateway is None:
+            return
+        task = asyncio.ensure_future(
             self.users.connect_to(
-                gateway, tenant_id=tenant_id, tenant_name=tenant_name, grace_days=grace_days
+                self._gateway, tenant_id=tenant_id, tenant_name=tenant_name, grace_days=grace_days
             )
         )
-        self._tasks.add(users)
-        users.add_done_callback(self._tasks.discard)
-        return self.refresh_overview()  # type: ignore[no-any-return]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def refresh(self) -> None:
         """F5: reload the overview and the users; views keep their filters, sort and selection."""

@@ -3,6 +3,7 @@ the Connect dialog, and the tenant wizard remembering its tenant in the profile.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -67,10 +68,7 @@ def test_switching_profile_cancels_the_old_work_and_shows_the_new_users(
             expected = sandbox.client().mgmt.user.search_all(limit=1, with_test_user=True)["total"]
             assert len(window.users.table) == expected
         finally:
-            await window.users.close()
-            if window.gateway is not None:
-                await window.gateway.aclose()
-            await manager.bootstrap.astop()
+            await window_idle(manager)
 
     arun(scenario(), timeout=240)
     assert ProfileStore.load().last_profile == "Staging"
@@ -145,6 +143,12 @@ def test_the_tenant_wizard_remembers_its_tenant_in_the_profile(
 
 
 async def window_idle(manager: ConnectionManager) -> None:
-    await manager.window.users.close()
-    if manager.window.gateway is not None:
-        await manager.window.gateway.aclose()
+    """Close the window as the app does: its network work cancelled and awaited, connection closed."""
+    window = manager.window
+    pending = list(window._tasks)
+    window.close()
+    await asyncio.gather(*pending, return_exceptions=True)
+    await window.users.close()
+    if window.gateway is not None:
+        await window.gateway.aclose()
+    await manager.bootstrap.astop()
