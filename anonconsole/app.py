@@ -23,7 +23,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 import anonconsole
-from anonconsole import messages, paths
+from anonconsole import gc_policy, messages, paths
 from anonconsole.bootstrap import SandboxBootstrap, demo_sandbox_options
 from anonconsole.config import SANDBOX, ProfileStore
 from anonconsole.connections import ConnectionManager
@@ -102,6 +102,8 @@ def create_application(color_scheme: str = "system") -> QApplication:
         app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_color_scheme(app))
     # The loop must outlive the window: closing it stops the sandbox before the app exits.
     app.setQuitOnLastWindowClosed(False)
+    if app.findChild(gc_policy.UiThreadCollector) is None:
+        gc_policy.UiThreadCollector(app).start()
     return app
 
 
@@ -236,6 +238,7 @@ def run_gui(options: GuiOptions | None = None) -> int:
     previous_hook = sys.excepthook
     sys.excepthook = messages.excepthook
     bootstrap = sandbox_bootstrap(options)
+    gc_policy.freeze_start_up_objects()  # before the window shows: later collections stay short
     try:
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
             return runner.run(amain(app, window, options, bootstrap))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -67,6 +68,15 @@ def _start(directory: Path, **options: Any) -> RunningSandbox:
     process = SandboxProcess(sandbox_options, key, state_file=directory / "state.json")
     url = process.start(timeout=120)
     return RunningSandbox(url, sandbox_options.project_id, key, sandbox_options.db, process)
+
+
+@pytest.fixture(autouse=True)
+def garbage_of_this_test() -> Iterator[None]:
+    """Collect at the end of each test. Once a GUI test sets the console up, automatic collection is
+    off (`gc_policy`: the console collects from a timer on the UI thread), so garbage a test leaves
+    (a task that never ran, say) would otherwise surface in some later test."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
