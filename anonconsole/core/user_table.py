@@ -104,7 +104,11 @@ class TableFilter:
 
 @dataclass
 class _Growable:
-    """A numpy column with amortised O(1) appends; a bytes column also widens to its longest value."""
+    """A numpy column with amortised O(1) appends; a bytes column also widens to its longest value.
+
+    An `object` column holds Python values (strings, tuples) without the garbage collector seeing
+    them: numpy arrays are not tracked, unlike lists, whose every item a full collection visits.
+    """
 
     dtype: npt.DTypeLike
     data: np.ndarray = field(init=False)
@@ -118,8 +122,11 @@ class _Growable:
         if capacity > len(self.data):
             self._resize(capacity, self.data.dtype)
 
-    def extend(self, values: Sequence[int] | np.ndarray) -> None:
-        values = np.asarray(values, dtype=self.data.dtype if self.data.dtype.kind != "S" else None)
+    def extend(self, values: Sequence[Any] | np.ndarray) -> None:
+        if self.data.dtype.kind == "O":  # one element per value, a tuple included
+            values = np.fromiter(values, object, len(values))
+        else:
+            values = np.asarray(values, dtype=self.data.dtype if self.data.dtype.kind != "S" else None)
         needed = self.size + len(values)
         dtype = self._dtype_for(values)
         if needed > len(self.data) or dtype != self.data.dtype:
@@ -130,6 +137,9 @@ class _Growable:
         self.size = needed
 
     def set(self, row: int, value: object) -> None:
+        if self.data.dtype.kind == "O":
+            self.data[row] = value
+            return
         value = np.asarray(value, dtype=None if self.data.dtype.kind == "S" else self.data.dtype)
         dtype = self._dtype_for(value)
         if dtype != self.data.dtype:
@@ -138,7 +148,8 @@ class _Growable:
 
     def _dtype_for(self, values: np.ndarray) -> np.dtype:
         if self.data.dtype.kind == "S" and values.dtype.itemsize > self.data.dtype.itemsize:
-            return values.dtype
+            # Wider by a margin: each widening copies the column, so it should be rare.
+            return np.dtype(f"S{values.dtype.itemsize + values.dtype.itemsize // 4}")
         return self.data.dtype
 
     def _resize(self, capacity: int, dtype: np.dtype) -> None:
@@ -158,11 +169,12 @@ _PLAIN: _Rest = ("", "", "", (), "", EMPTY_MAPPING)
 
 @dataclass
 class _Fields:
-    """Users' fields as parallel lists: no object per user.
+    """A page of users' fields as parallel lists: no object per user (the table stores them as
+    `_StoredFields`).
 
     100k `User` objects cost ~18 MB and give the cyclic garbage collector 100k more objects to walk
-    in every full collection (100+ ms each, on the UI thread). Strings and tuples of strings in
-    lists cost less and the collector skips them; `UserTable.user` builds a `User` when asked.
+    in every full collection (100+ ms each, on the UI thread); `UserTable.user` builds a `User`
+    when asked.
     """
 
     user_id: list[str] = field(default_factory=list)
@@ -191,17 +203,44 @@ class _Fields:
             rest=[_PLAIN if r == _PLAIN else r for r in rest],
         )
 
-    def columns(self) -> tuple[list[Any], ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))
 
-    def extend(self, other: _Fields, positions: Sequence[int] | None) -> None:
-        """Append `other`'s rows (all, or those at `positions`)."""
-        for mine, theirs in zip(self.columns(), other.columns(), strict=True):
-            mine.extend(theirs if positions is None else [theirs[i] for i in positions])
+_FIELD_NAMES = tuple(f.name for f in fields(_Fields))
 
-    def set(self, row: int, other: _Fields, position: int) -> None:
-        for mine, theirs in zip(self.columns(), other.columns(), strict=True):
-            mine[row] = theirs[position]
+
+class _StoredFields:
+    """The table's fields: one `object` column per `_Fields` list, out of the collector's sight.
+
+    As lists, 100k users' fields are 800k references that every full collection visits: ~30 ms
+    with the UI thread blocked, whenever one happens. Read a row as `fields.name.data[row]`.
+    """
+
+    def __init__(self) -> None:
+        self.user_id = _Growable(object)
+        self.login_ids = _Growable(object)
+        self.name = _Growable(object)
+        self.email = _Growable(object)
+        self.phone = _Growable(object)
+        self.status = _Growable(object)
+        self.tenants = _Growable(object)
+        self.rest = _Growable(object)
+        assert tuple(vars(self)) == _FIELD_NAMES
+
+    def __len__(self) -> int:
+        return self.user_id.size
+
+    def reserve(self, capacity: int) -> None:
+        for name in _FIELD_NAMES:
+            getattr(self, name).reserve(capacity)
+
+    def extend(self, page: _Fields, positions: Sequence[int] | None) -> None:
+        """Append the page's rows (all, or those at `positions`)."""
+        for name in _FIELD_NAMES:
+            theirs = getattr(page, name)
+            getattr(self, name).extend(theirs if positions is None else [theirs[i] for i in positions])
+
+    def set(self, row: int, page: _Fields, position: int) -> None:
+        for name in _FIELD_NAMES:
+            getattr(self, name).set(row, getattr(page, name)[position])
 
 
 @dataclass(frozen=True)
@@ -240,7 +279,7 @@ class UserTable:
 
     # ---- building -------------------------------------------------------------------------------
     def clear(self) -> None:
-        self._fields = _Fields()
+        self._fields = _StoredFields()
         self._row_by_id: dict[str, int] = {}
         # Columns a page brings (see `prepare`) ...
         self._kind = _Growable(np.int8)
@@ -273,12 +312,13 @@ class UserTable:
         }
 
     def __len__(self) -> int:
-        return len(self._fields.user_id)
+        return len(self._fields)
 
     def reserve(self, total: int) -> None:
         """Allocate every numeric column for `total` users at once (no regrowth while pages arrive)."""
         for column in (*self._arrays.values(), self._last_sign_in, self._expires, self._gone):
             column.reserve(total)
+        self._fields.reserve(total)
 
     def prepare(self, users: Iterable[User]) -> PreparedUsers:
         """Compute a page's column values (kinds, search texts, ...) without touching the table.
@@ -368,7 +408,7 @@ class UserTable:
         Rows are never removed, so row numbers (and the views' selections) stay valid; a hidden row
         comes back if a later load finds the user again.
         """
-        user_ids = self._fields.user_id
+        user_ids = self._fields.user_id.view
         if present.issuperset(user_ids):  # the usual case, and a C loop: a few ms at 100k users
             return np.zeros(0, dtype=np.int64)
         missing = np.fromiter((row for row, uid in enumerate(user_ids) if uid not in present), np.int64)
@@ -436,20 +476,20 @@ class UserTable:
     def user(self, row: int) -> User:
         """The user of a row, as a record (built from the columns: a new, equal object each time)."""
         f = self._fields
-        given, middle, family, role_names, picture, custom = f.rest[row]
+        given, middle, family, role_names, picture, custom = f.rest.data[row]
         return User(
-            user_id=f.user_id[row],
+            user_id=f.user_id.data[row],
             login_ids=self._login_ids(row),
-            name=f.name[row],
+            name=f.name.data[row],
             given_name=given,
             middle_name=middle,
             family_name=family,
-            email=f.email[row],
-            phone=f.phone[row],
+            email=f.email.data[row],
+            phone=f.phone.data[row],
             verified_email=bool(self._verified_email.data[row]),
             verified_phone=bool(self._verified_phone.data[row]),
-            status=f.status[row],
-            tenants=f.tenants[row],
+            status=f.status.data[row],
+            tenants=f.tenants.data[row],
             role_names=role_names,
             test=bool(self._test.data[row]),
             created_time=int(self._created.data[row]),
@@ -459,10 +499,10 @@ class UserTable:
         )
 
     def user_id(self, row: int) -> str:
-        return self._fields.user_id[row]
+        return self._fields.user_id.data[row]
 
     def _login_ids(self, row: int) -> tuple[str, ...]:
-        ids = self._fields.login_ids[row]
+        ids = self._fields.login_ids.data[row]
         return (ids,) if isinstance(ids, str) else ids
 
     def verified_email(self, row: int) -> bool:
@@ -496,19 +536,19 @@ class UserTable:
         f = self._fields
         match column:
             case Column.USER_ID:
-                return f.user_id[row]
+                return f.user_id.data[row]
             case Column.LOGIN_IDS:
                 return ", ".join(self._login_ids(row))
             case Column.NAME:
-                return f.name[row]
+                return f.name.data[row]
             case Column.EMAIL:
-                return f.email[row]
+                return f.email.data[row]
             case Column.PHONE:
-                return f.phone[row]
+                return f.phone.data[row]
             case Column.STATUS:
-                return f.status[row]
+                return f.status.data[row]
             case Column.TENANTS:
-                return ", ".join(t.tenant_name or t.tenant_id for t in f.tenants[row])
+                return ", ".join(t.tenant_name or t.tenant_id for t in f.tenants.data[row])
             case Column.CREATED:
                 return format_time(int(self._created.data[row]))
             case Column.LAST_SIGN_IN:

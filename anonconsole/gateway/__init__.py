@@ -3,7 +3,7 @@
 Only this package imports `descope`.
 
 - `Connection(project_id, base_url, management_key)`: frozen; the key never shows in `repr`/`str`.
-- `Gateway(connection, *, limits=DESCOPE_LIMITS, max_concurrency=8)`: async context manager; every
+- `Gateway(connection, *, limits=DESCOPE_LIMITS, max_concurrency=3)`: async context manager; every
   method is a coroutine returning records from `anonconsole.core.records` and raising only
   `GatewayError` subclasses, whose `user_message` is plain words for a support engineer and whose
   `detail` is technical; both are scrubbed of the key.

@@ -5,9 +5,10 @@ page's last sign-ins are asked for as soon as the page arrives, concurrently wit
 Everything runs as one asyncio task on the Qt loop (qasync), so cancelling is cancelling the task.
 
 The UI thread stays responsive (issue "Users views": no stall over 50 ms): building records and a
-page's column values runs in worker threads (`asyncio.to_thread`), the UI thread only copies
-finished arrays, and the views are told about new and changed rows at most every `FLUSH_SECONDS`
-(the first page at once), so four views lay out again a few times a second, not once per page.
+page's column values runs on the loop in slices of a few milliseconds (`anonconsole.cooperative`:
+worker threads would make every paint wait for the GIL), and the views are told about new and
+changed rows at most every `FLUSH_SECONDS` (the first page at once), so the table is laid out again
+a few times a second, not once per page.
 """
 
 from __future__ import annotations
@@ -16,55 +17,27 @@ import asyncio
 import contextlib
 import ctypes
 import functools
-import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from anonconsole.cooperative import cpu_turn
 from anonconsole.core.classify import AnonymousPolicy, format_duration
 from anonconsole.core.records import UserFilter
 from anonconsole.core.user_table import Rows, UserTable
 from anonconsole.gateway import Gateway, GatewayError
+from anonconsole.gc_policy import no_full_collections
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000  # the sandbox's (and our) maximum page for user search
 HISTORY_BATCH = 1000  # user ids per history request (asked for as soon as a page brings that many)
+PREPARE_CHUNK = 250  # users prepared and added to the table between two pauses (~1.5 ms of work)
 FLUSH_SECONDS = 0.15  # while loading, views hear of new and changed rows at most this often
 EVERYONE = UserFilter(test_users="include")
-
-
-class _GarbageCollectorPaused:
-    """While any load runs, the cyclic garbage collector waits for many more new objects.
-
-    Each page is ~10,000 short-lived JSON containers (dicts and lists) that reference counting frees
-    within milliseconds; with the default threshold (700) the collector runs in the middle of them,
-    promotes them, and every few pages a full collection walks the whole heap: 50-300 ms with the UI
-    thread blocked. With a high threshold they are gone before the collector looks. The table keeps
-    no per-user objects for it to walk either (see `user_table._Fields`). Counted, so overlapping
-    loads restore the setting once, when the last one ends.
-    """
-
-    threshold = 100_000
-    _running = 0
-    _saved: tuple[int, ...] = ()
-
-    def __enter__(self) -> None:
-        cls = type(self)
-        if cls._running == 0:
-            cls._saved = gc.get_threshold()
-            gc.set_threshold(max(cls.threshold, cls._saved[0]), *cls._saved[1:])
-        cls._running += 1
-
-    def __exit__(self, *exc_info: object) -> None:
-        cls = type(self)
-        cls._running -= 1
-        if cls._running == 0:
-            gc.set_threshold(*cls._saved)
 
 
 class _Coalescer:
@@ -184,17 +157,16 @@ class _Load:
         self.pages_done = False
 
     async def run(self) -> None:
-        # One worker thread prepares pages: the UI thread then competes for the GIL with it alone.
         try:
-            with _GarbageCollectorPaused(), ThreadPoolExecutor(1, thread_name_prefix="users-load") as lane:
-                await self._run(lane)
+            with no_full_collections():
+                await self._run()
         finally:
             await asyncio.to_thread(_return_freed_memory)
 
-    async def _run(self, lane: Executor) -> None:
+    async def _run(self) -> None:
         started = time.perf_counter()
         try:
-            await self._load_pages(lane)
+            await self._load_pages()
             self.updates.change(self.table.mark_missing(self.seen))
             self.pages_done = True
             self._ask_sign_ins()
@@ -219,18 +191,19 @@ class _Load:
         elapsed = time.perf_counter() - started
         self.loader.finished.emit(f"Loaded {len(self.seen):,} users in {elapsed:.1f} s")
 
-    async def _load_pages(self, lane: Executor) -> None:
+    async def _load_pages(self) -> None:
         pages = self.gateway.iter_user_pages(EVERYONE, page_size=PAGE_SIZE)
-        loop = asyncio.get_running_loop()
         try:
             async for page in pages:
                 if not self.total:
                     self.table.reserve(page.total)
                 self.total = max(self.total, page.total)
-                prepared = await loop.run_in_executor(lane, self.table.prepare, page.users)
-                new_rows, updated = self.table.upsert(prepared)
-                self.updates.add(new_rows)
-                self.updates.change(updated)
+                for start in range(0, len(page.users), PREPARE_CHUNK):
+                    async with cpu_turn():
+                        chunk = page.users[start : start + PREPARE_CHUNK]
+                        new_rows, updated = self.table.upsert(self.table.prepare(chunk))
+                    self.updates.add(new_rows)
+                    self.updates.change(updated)
                 ids = [u.user_id for u in page.users]
                 self.seen.update(ids)
                 self.loader.progress.emit("users", len(self.seen), max(self.total, len(self.seen)))

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from anonconsole import gc_policy
 from anonconsole.core.classify import AnonymousPolicy
 from anonconsole.core.records import LoginRecord, latest_logins
 from anonconsole.core.user_table import UserTable
@@ -50,14 +51,13 @@ def test_coalescer_sends_first_rows_at_once_then_at_most_every_interval(arun: Ca
     arun(scenario())
 
 
-def test_collector_waits_while_loads_run_and_is_restored_after_the_last() -> None:
+def test_no_full_collection_while_loads_run_and_the_threshold_is_restored_after_the_last() -> None:
     saved = gc.get_threshold()
-    paused = users_loader._GarbageCollectorPaused
-    with paused():
-        assert gc.get_threshold()[0] >= paused.threshold
-        with paused():  # a second, overlapping load
+    with gc_policy.no_full_collections():
+        assert gc.get_threshold() == (*saved[:2], gc_policy.NO_FULL_COLLECTION)
+        with gc_policy.no_full_collections():  # a second, overlapping load
             pass
-        assert gc.get_threshold()[0] >= paused.threshold
+        assert gc.get_threshold()[2] == gc_policy.NO_FULL_COLLECTION
     assert gc.get_threshold() == saved
 
 
@@ -113,4 +113,4 @@ def test_loads_pages_and_sign_ins_in_batches_with_few_view_updates(
     assert direct
     loaded = {ids[row]: table.last_sign_in(row) for row in range(len(table))}
     assert {user_id: last for user_id, last in loaded.items() if last} == direct
-    assert gc.get_threshold()[0] < users_loader._GarbageCollectorPaused.threshold
+    assert gc.get_threshold()[2] < gc_policy.NO_FULL_COLLECTION
