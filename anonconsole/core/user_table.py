@@ -78,6 +78,10 @@ _TITLES = {
 
 # Columns whose sort key is a number already kept in an int64 array.
 _NUMERIC = {Column.CREATED, Column.LAST_SIGN_IN, Column.EXPIRES, Column.KIND, Column.STATUS}
+# Text columns sorted by a key stored per row (lowercase UTF-8, computed with the page), so a sorted
+# view's order is merged with each arriving page instead of sorting every user's text again.
+_TEXT_KEYED = (Column.USER_ID, Column.LOGIN_IDS, Column.NAME, Column.EMAIL, Column.PHONE, Column.TENANTS)
+SORT_CACHE_SIZE = 2  # sorted orders kept up to date (the columns views were sorted by most recently)
 
 
 @dataclass(frozen=True)
@@ -294,7 +298,8 @@ class UserTable:
         self._last_sign_in = _Growable(np.int64)
         self._expires = _Growable(np.int64)
         self._gone = _Growable(np.bool_)
-        self._sort_cache: dict[Column, Rows] = {}
+        self._text_keys = {column: _Growable("S1") for column in _TEXT_KEYED}
+        self._sort_cache: dict[Column, tuple[Rows, np.ndarray]] = {}  # (order, keys in that order)
         self._version = 0
 
     @property
@@ -309,6 +314,7 @@ class UserTable:
             "verified_phone": self._verified_phone,
             "has_password": self._has_password,
             "haystack": self._haystack,
+            **{_key_name(column): keys for column, keys in self._text_keys.items()},
         }
 
     def __len__(self) -> int:
@@ -342,6 +348,9 @@ class UserTable:
             "has_password": column((u.has_password for u in page), np.bool_),
             "haystack": np.array([_searchable(u) for u in page], dtype=bytes),
         }
+        for keyed in _TEXT_KEYED:
+            keys = [_text_of(u, keyed).lower().encode() for u in page]
+            arrays[_key_name(keyed)] = np.array(keys, dtype=bytes)
         return PreparedUsers(tenant_id, _Fields.of(page), arrays)
 
     def append(self, users: Iterable[User] | PreparedUsers) -> range:
@@ -370,9 +379,10 @@ class UserTable:
                 fresh[row - first] = position
             else:
                 updated[row] = position
+        changed = np.fromiter(updated, np.int64, len(updated))
+        keys_before = {column: self._sort_keys_of(column, changed) for column in self._sort_cache}
         if fresh:
             self._extend(page, None if len(fresh) == len(page) else fresh)
-        changed = np.fromiter(updated, np.int64, len(updated))
         for row, position in updated.items():
             self._set_row(row, page, position)
         new_rows = range(first, len(self))
@@ -381,7 +391,12 @@ class UserTable:
             self._reclassify(touched)  # the policy changed while the page was prepared
         else:
             self._update_expiry(touched)
-        self._changed()
+        self._changed(
+            column
+            for column, before in keys_before.items()
+            if before is None or not np.array_equal(before, self._sort_keys_of(column, changed))
+        )
+        self._merge_sorted(new_rows)
         return new_rows, changed
 
     def _extend(self, page: PreparedUsers, positions: list[int] | None) -> None:
@@ -415,15 +430,38 @@ class UserTable:
         gone = missing[~self._gone.view[missing]]
         if len(gone):
             self._gone.view[gone] = True
-            self._changed()
+            self._changed(())  # hidden, not reordered: the sorted orders stay
         return gone
 
     def is_gone(self, row: int) -> bool:
         return bool(self._gone.view[row])
 
-    def _changed(self) -> None:
+    def _changed(self, stale: Iterable[Column] | None = None) -> None:
+        """The data changed; sorted orders by the `stale` columns (None: all) are dropped."""
         self._version += 1
-        self._sort_cache.clear()
+        for column in list(self._sort_cache) if stale is None else list(stale):
+            self._sort_cache.pop(column, None)
+
+    def _merge_sorted(self, new: range) -> None:
+        """Put new rows into the sorted orders kept: a merge, not a new sort of every row."""
+        for column, (order, sorted_keys) in list(self._sort_cache.items()):
+            fresh = self._sort_keys_of(column, np.arange(new.start, new.stop, dtype=np.int64))
+            if fresh is None:
+                del self._sort_cache[column]
+                continue
+            if not len(fresh):
+                continue
+            by_key = np.argsort(fresh, kind="stable")
+            fresh = fresh[by_key]
+            if fresh.dtype != sorted_keys.dtype:  # a longer text key than any before
+                wider = np.promote_types(fresh.dtype, sorted_keys.dtype)
+                fresh, sorted_keys = fresh.astype(wider), sorted_keys.astype(wider)
+            # After equal keys: the new rows come later in table order, as a stable sort puts them.
+            at = np.searchsorted(sorted_keys, fresh, side="right")
+            self._sort_cache[column] = (
+                np.insert(order, at, by_key + new.start),
+                np.insert(sorted_keys, at, fresh),
+            )
 
     def set_last_sign_ins(self, latest: Mapping[str, int]) -> Rows:
         """Record last sign-in times (epoch seconds) from login history; returns the rows changed."""
@@ -434,7 +472,7 @@ class UserTable:
         index, times = (np.asarray(values, dtype=np.int64) for values in zip(*pairs, strict=True))
         self._last_sign_in.view[index] = times
         self._update_expiry(index)
-        self._changed()
+        self._changed((Column.LAST_SIGN_IN, Column.EXPIRES, Column.REASON))
         return index
 
     def set_policy(self, policy: AnonymousPolicy) -> None:
@@ -538,7 +576,7 @@ class UserTable:
             case Column.USER_ID:
                 return f.user_id.data[row]
             case Column.LOGIN_IDS:
-                return ", ".join(self._login_ids(row))
+                return _login_ids_text(self._login_ids(row))
             case Column.NAME:
                 return f.name.data[row]
             case Column.EMAIL:
@@ -548,7 +586,7 @@ class UserTable:
             case Column.STATUS:
                 return f.status.data[row]
             case Column.TENANTS:
-                return ", ".join(t.tenant_name or t.tenant_id for t in f.tenants.data[row])
+                return _tenants_text(f.tenants.data[row])
             case Column.CREATED:
                 return format_time(int(self._created.data[row]))
             case Column.LAST_SIGN_IN:
@@ -610,46 +648,51 @@ class UserTable:
         return perm[keep[perm]]
 
     def sort_permutation(self, column: Column) -> Rows:
-        """All rows ordered by `column` (ascending, stable), cached until the data changes.
+        """All rows ordered by `column` (ascending, stable), kept up to date as pages arrive.
 
-        The first call for a text column sorts every row (100+ ms at 100k): the views call
-        `prepare_sort` in a worker thread first, so the UI thread only ever uses the cache.
+        The first call for a column sorts every row (tens of ms at 100k): the views call
+        `prepare_sort` in a worker thread first (numpy sorts without holding the GIL), so the UI
+        thread uses the kept order, which new rows are merged into (`_merge_sorted`).
         """
-        perm = self._sort_cache.get(column)
-        if perm is None:
-            perm = self.prepare_sort(column)
-        return perm
+        kept = self._sort_cache.pop(column, None)
+        if kept is None:
+            return self.prepare_sort(column)
+        self._sort_cache[column] = kept  # the most recently used last (see `SORT_CACHE_SIZE`)
+        return kept[0]
 
     def prepare_sort(self, column: Column) -> Rows:
-        """Compute (and cache, unless the table changed meanwhile) the permutation for `column`.
+        """Compute (and keep, unless the table changed meanwhile) the permutation for `column`.
 
         Safe to run in a worker thread while the UI thread appends: it works on a snapshot and only
-        caches its result if no change happened during the computation.
+        keeps its result if no change happened during the computation.
         """
         version = self._version
         size = len(self)
-        perm = np.argsort(self._sort_keys(column, size), kind="stable").astype(np.int64)
+        keys = self._sort_keys_of(column, np.arange(size, dtype=np.int64))
+        if keys is None:  # not stored per row (the reason): from the cells' text
+            keys = np.array([self.display(row, column).lower().encode() for row in range(size)], dtype=bytes)
+        order = np.argsort(keys, kind="stable").astype(np.int64)
         if version == self._version and size == len(self):
-            self._sort_cache[column] = perm
-        return perm
+            self._sort_cache.pop(column, None)
+            self._sort_cache[column] = (order, keys[order])
+            while len(self._sort_cache) > SORT_CACHE_SIZE:
+                del self._sort_cache[next(iter(self._sort_cache))]
+        return order
 
     def sort_ready(self, column: Column) -> bool:
         return column in self._sort_cache
 
-    def _sort_keys(self, column: Column, size: int) -> np.ndarray:
-        if column in _NUMERIC:
-            return (
-                {
-                    Column.CREATED: self._created,
-                    Column.LAST_SIGN_IN: self._last_sign_in,
-                    Column.EXPIRES: self._expires,
-                    Column.KIND: self._kind,
-                    Column.STATUS: self._status,
-                }[column]
-                .data[:size]
-                .copy()
-            )
-        return np.array([self.display(row, column).lower().encode() for row in range(size)], dtype=bytes)
+    def _sort_keys_of(self, column: Column, rows: Rows) -> np.ndarray | None:
+        """The sort keys of `rows` (a copy), or None for a column without stored keys."""
+        keys = {
+            Column.CREATED: self._created,
+            Column.LAST_SIGN_IN: self._last_sign_in,
+            Column.EXPIRES: self._expires,
+            Column.KIND: self._kind,
+            Column.STATUS: self._status,
+            **self._text_keys,
+        }.get(column)
+        return None if keys is None else keys.data[rows]
 
     def _test_mask(self, test_users: TestUsers, rows: slice = slice(None)) -> npt.NDArray[np.bool_]:
         test = self._test.view[rows]
@@ -658,6 +701,36 @@ class UserTable:
         if test_users == "exclude":
             return ~test
         return np.ones(len(test), dtype=np.bool_)
+
+
+def _key_name(column: Column) -> str:
+    return f"key_{column.value}"
+
+
+def _login_ids_text(login_ids: tuple[str, ...]) -> str:
+    return ", ".join(login_ids)
+
+
+def _tenants_text(tenants: tuple[UserTenant, ...]) -> str:
+    return ", ".join(t.tenant_name or t.tenant_id for t in tenants)
+
+
+def _text_of(user: User, column: Column) -> str:
+    """What a text column shows for a user (the table's `display`, from a record)."""
+    match column:
+        case Column.USER_ID:
+            return user.user_id
+        case Column.LOGIN_IDS:
+            return _login_ids_text(user.login_ids)
+        case Column.NAME:
+            return user.name
+        case Column.EMAIL:
+            return user.email
+        case Column.PHONE:
+            return user.phone
+        case Column.TENANTS:
+            return _tenants_text(user.tenants)
+    raise ValueError(column)
 
 
 def _status_code(status: str) -> int:

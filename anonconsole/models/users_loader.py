@@ -199,11 +199,11 @@ class _Load:
                     self.table.reserve(page.total)
                 self.total = max(self.total, page.total)
                 for start in range(0, len(page.users), PREPARE_CHUNK):
-                    async with cpu_turn():
+                    async with cpu_turn():  # the views hear of the rows before the turn can be cancelled
                         chunk = page.users[start : start + PREPARE_CHUNK]
                         new_rows, updated = self.table.upsert(self.table.prepare(chunk))
-                    self.updates.add(new_rows)
-                    self.updates.change(updated)
+                        self.updates.add(new_rows)
+                        self.updates.change(updated)
                 ids = [u.user_id for u in page.users]
                 self.seen.update(ids)
                 self.loader.progress.emit("users", len(self.seen), max(self.total, len(self.seen)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -170,14 +172,14 @@ def test_missing_users_are_hidden_not_removed(table: UserTable) -> None:
 def test_prepare_sort_does_not_cache_a_stale_permutation(
     table: UserTable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = table._sort_keys
+    original = table._sort_keys_of
 
-    def keys_while_a_page_arrives(column: Column, size: int) -> np.ndarray:
-        keys = original(column, size)
+    def keys_while_a_page_arrives(column: Column, rows: np.ndarray) -> np.ndarray | None:
+        keys = original(column, rows)
         table.append([anon(50)])  # the UI thread appends while a worker sorts
         return keys
 
-    monkeypatch.setattr(table, "_sort_keys", keys_while_a_page_arrives)
+    monkeypatch.setattr(table, "_sort_keys_of", keys_while_a_page_arrives)
     perm = table.prepare_sort(Column.NAME)
     assert len(perm) == len(table) - 1
     assert not table.sort_ready(Column.NAME)
@@ -294,3 +296,37 @@ def test_rows_are_not_objects_for_the_garbage_collector() -> None:
     gc.collect()
     assert len(gc.get_objects()) - before < 100
     assert len(t) == 5000
+
+
+@pytest.mark.parametrize("column", [Column.LOGIN_IDS, Column.NAME, Column.CREATED, Column.TENANTS])
+def test_a_kept_order_takes_new_pages_in_as_a_full_sort_would(column: Column) -> None:
+    """Pages arriving while a view is sorted are merged into the kept order: equal to sorting anew."""
+    rng = random.Random(5)
+    t = UserTable(AnonymousPolicy(ANON, 30 * DAY), now=lambda: NOW)
+    t.append([anon(i, age_days=rng.randrange(60)) for i in range(0, 300, 3)])
+    t.prepare_sort(column)
+    for start in (1, 2):
+        page = [anon(i, age_days=rng.randrange(60)) for i in range(start, 300, 3)]
+        page += [regular(1000 + start, "Zoë Émile" * start, f"X{start}@Example.com")]  # longer keys
+        t.append(page)
+        assert t.sort_ready(column)  # merged, not dropped
+        merged = t.sort_permutation(column)
+        fresh = UserTable(t.policy, now=lambda: NOW)
+        fresh.append([t.user(row) for row in range(len(t))])
+        assert merged.tolist() == fresh.prepare_sort(column).tolist()
+
+
+def test_kept_orders_follow_changes_of_their_keys_only() -> None:
+    t = UserTable(AnonymousPolicy(ANON, 30 * DAY), now=lambda: NOW)
+    users = [anon(i, age_days=i) for i in range(20)]
+    t.append(users)
+    for column in (Column.LOGIN_IDS, Column.LAST_SIGN_IN):
+        t.prepare_sort(column)
+    t.set_last_sign_ins({users[3].user_id: NOW - DAY})
+    assert t.sort_ready(Column.LOGIN_IDS)  # sign-ins do not reorder login IDs...
+    assert not t.sort_ready(Column.LAST_SIGN_IN)  # ...but do reorder last sign-ins
+    t.upsert([users[5]])  # found again, unchanged (a refresh)
+    assert t.sort_ready(Column.LOGIN_IDS)
+    t.upsert([replace(users[5], login_ids=("aaa-first",))])
+    assert not t.sort_ready(Column.LOGIN_IDS)
+    assert t.sort_permutation(Column.LOGIN_IDS)[0] == 5
