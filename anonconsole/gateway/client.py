@@ -164,8 +164,15 @@ def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
 
 
 async def _first_failure_cancels_rest(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
-    """Run concurrently, results in order; the first failure cancels the others and is raised as is."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
+    """Run concurrently, results in order; the first failure cancels the others and is raised as is.
+
+    A single coroutine (the loader asks one batch at a time) is awaited in place: no task of its own
+    that a cancellation could leave unstarted.
+    """
+    pending = list(coros)
+    if len(pending) == 1:
+        return [await pending[0]]
+    tasks = [asyncio.ensure_future(c) for c in pending]
     try:
         return list(await asyncio.gather(*tasks))
     finally:

@@ -14,7 +14,6 @@ a few times a second, not once per page.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import functools
 import logging
@@ -135,10 +134,13 @@ class UsersLoader(QObject):
             self._task.cancel()
 
     async def wait(self) -> None:
-        """Until the current load (if any) ends, however it ends."""
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.shield(self._task)
+        """Until the current load (if any) ends, however it ends.
+
+        Cancelling the waiter cancels the waiter (not the load): a caller like `connect_to`, cancelled
+        while it waits for the old load, must stop there, not go on to start another one.
+        """
+        if self._task is not None and not self._task.done():
+            await asyncio.wait([self._task])
 
 
 class _Load:

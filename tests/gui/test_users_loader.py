@@ -114,3 +114,28 @@ def test_loads_pages_and_sign_ins_in_batches_with_few_view_updates(
     loaded = {ids[row]: table.last_sign_in(row) for row in range(len(table))}
     assert {user_id: last for user_id, last in loaded.items() if last} == direct
     assert gc.get_threshold()[2] < gc_policy.NO_FULL_COLLECTION
+
+
+def test_cancelling_a_waiter_cancels_the_waiter_not_the_load(
+    arun: Callable[..., Any], start_sandbox: Callable[..., RunningSandbox]
+) -> None:
+    """`UsersArea.connect_to`, cancelled while it waits for the old load, must stop there (it went on
+    to start another load, which then ran unsupervised while the loop shut down)."""
+    sandbox = start_sandbox(users=300, latency_ms=300)
+    loader = UsersLoader(UserTable(AnonymousPolicy("", None), now=time.time))
+    connection = Connection(sandbox.project_id, sandbox.url, sandbox.management_key)
+
+    async def scenario() -> None:
+        async with Gateway(connection) as gateway:
+            loader.start(gateway)
+            waiter = asyncio.ensure_future(loader.wait())
+            await asyncio.sleep(0.05)
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            assert loader.running
+            loader.cancel()
+            await loader.wait()
+            assert not loader.running
+
+    arun(scenario())
