@@ -251,8 +251,8 @@ class _StoredFields:
 class PreparedUsers:
     """A page of users turned into column values, ready for `UserTable.upsert`.
 
-    Built by `UserTable.prepare`, which is pure and thread-safe: the loader runs it in a worker thread
-    so the UI thread only appends finished lists and arrays.
+    Built by `UserTable.prepare`, which is pure: the loader runs it in short CPU turns, a chunk of a
+    page at a time, then `upsert` only appends finished lists and arrays.
 
     Attributes:
         tenant_id: the anonymous tenant the kinds were computed for (if the policy changed since,
@@ -363,7 +363,7 @@ class UserTable:
     def upsert(self, users: Iterable[User] | PreparedUsers) -> tuple[range, Rows]:
         """Add new users and update known ones. Returns (new rows, updated rows).
 
-        Given a `PreparedUsers` (from a worker thread), this is only list and array copies.
+        Given a `PreparedUsers`, this is only list and array copies (and merges into kept sort orders).
         """
         page = users if isinstance(users, PreparedUsers) else self.prepare(users)
         first = len(self)

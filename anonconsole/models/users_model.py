@@ -100,22 +100,22 @@ class UsersModel(QAbstractTableModel):
     def multiData(self, index: Index, roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:  # noqa: N803
         """All the roles a delegate asks for (seven per painted cell) in one call from C++.
 
-        Painting calls this instead of `data` once per role: each call from C++ into Python costs
-        more than the value itself. Only roles that have a value are written (Qt's callers pass
-        fresh, empty role data): each call back into Qt releases and retakes the GIL, and while a
-        load's worker threads run, every retake may wait for them.
+        Painting calls this instead of `data` once per role; each call from C++ into Python costs
+        more than the value itself, so a screenful of cells is a few ms instead of tens. Every role
+        is written, the ones without a value cleared: the delegate hands the same role data from cell
+        to cell (without clearing, one red "expired" colour spread to every cell after it).
         """
+        valid = index.isValid() and 0 <= index.row() < len(self._order)
+        row = int(self._order[index.row()]) if valid else -1
+        column = self.columns[index.column()] if valid else None
         items = roleDataSpan if isinstance(roleDataSpan, QModelRoleDataSpan) else (roleDataSpan,)
-        row = index.row()
-        if not index.isValid() or not (0 <= row < len(self._order)):
-            return
-        row = int(self._order[row])
-        column = self.columns[index.column()]
         for i in range(len(items)):
             item = items[i]
-            answer = self._value(row, column, item.role())
-            if answer is not None:
-                item.setData(answer)
+            value = self._value(row, column, item.role()) if column is not None else None
+            if value is None:
+                item.clearData()
+            else:
+                item.setData(value)
 
     def _value(self, row: int, column: Column, role: int) -> Any:
         """What `data` answers for table row `row` (not a view row)."""
