@@ -51,16 +51,6 @@ def test_coalescer_sends_first_rows_at_once_then_at_most_every_interval(arun: Ca
     arun(scenario())
 
 
-def test_no_full_collection_while_loads_run_and_the_threshold_is_restored_after_the_last() -> None:
-    saved = gc.get_threshold()
-    with gc_policy.no_full_collections():
-        assert gc.get_threshold() == (*saved[:2], gc_policy.NO_FULL_COLLECTION)
-        with gc_policy.no_full_collections():  # a second, overlapping load
-            pass
-        assert gc.get_threshold()[2] == gc_policy.NO_FULL_COLLECTION
-    assert gc.get_threshold() == saved
-
-
 def test_loads_pages_and_sign_ins_in_batches_with_few_view_updates(
     arun: Callable[..., Any],
     start_sandbox: Callable[..., RunningSandbox],
