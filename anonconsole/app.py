@@ -217,8 +217,7 @@ async def amain(
     finally:
         connect.cancel()
         await asyncio.gather(connect, return_exceptions=True)
-        window.close()  # cancels the window's network work before its connection goes
-        await window.users.close()
+        await window.shutdown()  # its network work ends before its connection goes
         if window.gateway is not None:
             await window.gateway.aclose()
         await bootstrap.astop()

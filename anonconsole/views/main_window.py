@@ -636,6 +636,17 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
         self.closed.emit()
 
+    async def shutdown(self) -> None:
+        """Close, then wait until the network work the window started has ended.
+
+        The loop must outlive that work: qasync steps what is left once more after it stops, with no
+        running loop, where a task's cleanup would fail.
+        """
+        pending = list(self._tasks)
+        self.close()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await self.users.close()
+
 
 def about_text() -> str:
     """Versions of AnonConsole, PySide6/Qt, the Descope SDK and Python, one per line."""

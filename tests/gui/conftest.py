@@ -61,7 +61,10 @@ def console_qapp(qapp: QApplication) -> QApplication:
 def arun(console_qapp: QApplication) -> Callable[..., Any]:
     """Run a coroutine to completion on a fresh qasync loop, the way `run_gui` runs the console.
 
-    Unhandled errors in tasks fail the test (qasync's own test suite does the same).
+    Unhandled errors in tasks fail the test (qasync's own test suite does the same). Work the
+    scenario leaves running (a window's users load) is cancelled and awaited while the loop still
+    runs: qasync's `run_until_complete` processes Qt events once more after the loop stops, and a
+    task stepped there has no running loop (`ensure_future` then fails and leaks its coroutine).
     """
 
     def run(coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
@@ -69,11 +72,26 @@ def arun(console_qapp: QApplication) -> Callable[..., Any]:
 
         async def guarded() -> T:
             asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
-            return await asyncio.wait_for(coro, timeout)
+            try:
+                return await asyncio.wait_for(coro, timeout)
+            finally:
+                await _end_other_tasks()
 
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(console_qapp)) as runner:
+            loop = runner.get_loop()
             result = runner.run(guarded())
+        left = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        assert not left, f"tasks left pending when the loop closed: {left}"
         assert not errors, f"unhandled errors in the event loop: {errors}"
         return result
 
     return run
+
+
+async def _end_other_tasks() -> None:
+    """Cancel every other task of the running loop and wait for them, including tasks they start."""
+    me = asyncio.current_task()
+    while others := [task for task in asyncio.all_tasks() if task is not me]:
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)

@@ -3,7 +3,6 @@ the Connect dialog, and the tenant wizard remembering its tenant in the profile.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -145,10 +144,7 @@ def test_the_tenant_wizard_remembers_its_tenant_in_the_profile(
 async def window_idle(manager: ConnectionManager) -> None:
     """Close the window as the app does: its network work cancelled and awaited, connection closed."""
     window = manager.window
-    pending = list(window._tasks)
-    window.close()
-    await asyncio.gather(*pending, return_exceptions=True)
-    await window.users.close()
+    await window.shutdown()
     if window.gateway is not None:
         await window.gateway.aclose()
     await manager.bootstrap.astop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import platform
 import secrets as stdlib_secrets
@@ -348,9 +347,9 @@ def test_closing_the_window_cancels_its_network_work(
         gateway = gateway_for(sandbox)
         task = window.set_connection(DEMO, gateway)
         await asyncio.sleep(0)  # the refresh now waits on the sandbox
-        window.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await window.shutdown()
+        assert task.done()  # ended before shutdown returned, not just told to
+        assert not window.users.loading
         await gateway.aclose()
         return task
 
