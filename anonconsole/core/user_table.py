@@ -417,16 +417,17 @@ class UserTable:
             column.set(row, page.arrays[name][position])
         self._gone.data[row] = False
 
-    def mark_missing(self, present: set[str]) -> Rows:
-        """Hide users no longer on the server (deleted since they were loaded); returns those rows.
+    def mark_missing(self, seen: Rows) -> Rows:
+        """Hide the users a load did not see (deleted since they were loaded); returns those rows.
 
-        Rows are never removed, so row numbers (and the views' selections) stay valid; a hidden row
-        comes back if a later load finds the user again.
+        `seen`: the rows the load's pages added or updated (what `upsert` returned), so this is
+        array work, not a comparison of 100k user IDs on the UI thread (18 ms). Rows are never
+        removed, so row numbers (and the views' selections) stay valid; a hidden row comes back if
+        a later load finds the user again.
         """
-        user_ids = self._fields.user_id.view
-        if present.issuperset(user_ids):  # the usual case, and a C loop: a few ms at 100k users
-            return np.zeros(0, dtype=np.int64)
-        missing = np.fromiter((row for row, uid in enumerate(user_ids) if uid not in present), np.int64)
+        present = np.zeros(len(self), dtype=np.bool_)
+        present[seen] = True
+        missing = np.flatnonzero(~present)
         gone = missing[~self._gone.view[missing]]
         if len(gone):
             self._gone.view[gone] = True

@@ -151,7 +151,8 @@ class _Load:
         self.table = loader.table
         self.gateway = gateway
         self.updates = _Coalescer(loader.rows_added.emit, loader.rows_changed.emit, FLUSH_SECONDS)
-        self.seen: set[str] = set()
+        self.seen = np.zeros(0, dtype=np.bool_)  # by table row: in a page of this load
+        self.users_seen = 0  # distinct users in the pages so far (the progress)
         self.total = 0
         self.waiting_for_sign_ins: list[str] = []  # user ids not yet in a history request
         self.sign_ins: list[asyncio.Task[None]] = []
@@ -169,7 +170,7 @@ class _Load:
         started = time.perf_counter()
         try:
             await self._load_pages()
-            self.updates.change(self.table.mark_missing(self.seen))
+            self.updates.change(self.table.mark_missing(np.flatnonzero(self.seen)))
             self.pages_done = True
             self._ask_sign_ins()
             self._sign_ins_progress()
@@ -191,7 +192,7 @@ class _Load:
             await asyncio.gather(*self.sign_ins, return_exceptions=True)
         self.updates.flush()
         elapsed = time.perf_counter() - started
-        self.loader.finished.emit(f"Loaded {len(self.seen):,} users in {elapsed:.1f} s")
+        self.loader.finished.emit(f"Loaded {self.users_seen:,} users in {elapsed:.1f} s")
 
     async def _load_pages(self) -> None:
         pages = self.gateway.iter_user_pages(EVERYONE, page_size=PAGE_SIZE)
@@ -206,15 +207,23 @@ class _Load:
                         new_rows, updated = self.table.upsert(self.table.prepare(chunk))
                         self.updates.add(new_rows)
                         self.updates.change(updated)
+                        self._saw(new_rows, updated)
                 ids = [u.user_id for u in page.users]
-                self.seen.update(ids)
-                self.loader.progress.emit("users", len(self.seen), max(self.total, len(self.seen)))
+                self.loader.progress.emit("users", self.users_seen, max(self.total, self.users_seen))
                 self.waiting_for_sign_ins += ids
                 if len(self.waiting_for_sign_ins) >= HISTORY_BATCH:
                     self._ask_sign_ins()
                 _raise_first_failure(self.sign_ins)
         finally:
             await pages.aclose()
+
+    def _saw(self, new_rows: range, updated: Rows) -> None:
+        """Count the users of a page, each once (pages may overlap when users change meanwhile)."""
+        if len(self.seen) < len(self.table):
+            self.seen = np.concatenate([self.seen, np.zeros(len(self.table) - len(self.seen), np.bool_)])
+        self.seen[new_rows.start : new_rows.stop] = True
+        self.seen[updated] = True
+        self.users_seen = int(np.count_nonzero(self.seen))  # ~10 µs at 100k rows
 
     def _ask_sign_ins(self) -> None:
         """Ask for the last sign-ins of the users loaded since the last time, while pages still load."""
@@ -230,7 +239,7 @@ class _Load:
 
     def _sign_ins_progress(self) -> None:
         if self.pages_done:
-            self.loader.progress.emit("sign-ins", self.sign_ins_done, len(self.seen))
+            self.loader.progress.emit("sign-ins", self.sign_ins_done, self.users_seen)
 
 
 def _raise_first_failure(tasks: Sequence[asyncio.Task[None]]) -> None:

@@ -186,7 +186,7 @@ class UsersModel(QAbstractTableModel):
         """Rows changed in place (last sign-ins, a refresh): they may now sort or filter differently."""
         if not len(rows):
             return
-        self._relayout()
+        self._relayout(rows)
 
     def table_reset(self) -> None:
         """The table was cleared or rebuilt (another connection)."""
@@ -195,14 +195,19 @@ class UsersModel(QAbstractTableModel):
         self.endResetModel()
 
     # ---- internals ------------------------------------------------------------------------------
-    def _relayout(self) -> None:
-        """Recompute the index array; carry persistent indexes (selection, current) across."""
+    def _relayout(self, changed: Rows | None = None) -> None:
+        """Recompute the index array; carry persistent indexes (selection, current) across.
+
+        `changed`: the table rows that changed (None: any may have). When the order stays, only the
+        view rows from the first to the last of them are announced, so a view repaints only if
+        those are on screen.
+        """
         new_order = self.table.query(self.spec, self._sort, self._descending)
         if np.array_equal(new_order, self._order):
-            changed = len(self._order) > 0
-            if changed:
+            shown = self._view_rows(changed)
+            if len(shown):
                 self.dataChanged.emit(
-                    self.index(0, 0), self.index(len(self._order) - 1, len(self.columns) - 1)
+                    self.index(int(shown[0]), 0), self.index(int(shown[-1]), len(self.columns) - 1)
                 )
             return
         self.layoutAboutToBeChanged.emit()
@@ -220,6 +225,14 @@ class UsersModel(QAbstractTableModel):
         else:
             self._order = new_order
         self.layoutChanged.emit()
+
+    def _view_rows(self, table_rows: Rows | None) -> Rows:
+        """The view rows (ascending) showing these table rows; all of them for None."""
+        if table_rows is None:
+            return np.arange(len(self._order))
+        hit = np.zeros(len(self.table), dtype=np.bool_)
+        hit[table_rows] = True
+        return np.flatnonzero(hit[self._order])
 
     def _tooltip(self, row: int, column: Column) -> str | None:
         if column in _VERIFIED_COLUMNS and self.table.display(row, column):

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +35,7 @@ from anonconsole.core.user_table import Column, TableFilter, UserTable
 from anonconsole.gateway import Gateway, GatewayError
 from anonconsole.models.users_model import USER_ROLE, UsersModel
 from anonconsole.views.user_details import UserDetails
+from anonconsole.views.users_table_view import UsersTableView
 
 COLUMNS: dict[Kind | None, tuple[Column, ...]] = {
     Kind.ANONYMOUS: (
@@ -214,7 +214,7 @@ class UsersView(QWidget):
         self._filters.addLayout(row)
 
     def _build_table(self) -> None:
-        view = QTableView(self)
+        view = UsersTableView(self)
         self.view = view
         view.setObjectName("users_table")
         view.setAccessibleName(f"{self.accessibleName()} table")

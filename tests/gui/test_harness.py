@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 
 @pytest.fixture
-def no_current_loop() -> Iterator[None]:
+def no_current_loop() -> None:
     """As after a plain `asyncio.Runner` (pytest-asyncio's) closed: no current loop for the thread."""
     asyncio.set_event_loop(None)
-    yield
 
 
 def test_work_a_scenario_leaves_running_ends_while_the_loop_runs(

@@ -153,3 +153,21 @@ def test_multi_data_does_not_drop_references_to_none() -> None:
         for item in answers:
             model.multiData(index, item)
     assert abs(sys.getrefcount(None) - before) < 50
+
+
+def test_rows_changing_in_place_are_announced_from_the_first_to_the_last_only() -> None:
+    """Sign-ins of users far down the list must not make a view repaint the rows on screen."""
+    table = new_table(500)
+    model = UsersModel(table, COLUMNS)
+    announced: list[tuple[int, int, int, int]] = []
+    model.dataChanged.connect(
+        lambda top, bottom, _roles: announced.append((top.row(), top.column(), bottom.row(), bottom.column()))
+    )
+    model.table_rows_changed(table.set_last_sign_ins({table.user(r).user_id: NOW for r in (450, 400)}))
+    assert announced == [(400, 0, 450, len(COLUMNS) - 1)]
+    model.set_filter(TableFilter(kind=Kind.REGULAR))  # every fifth user: view row = table row / 5
+    announced.clear()
+    model.table_rows_changed(table.set_last_sign_ins({table.user(r).user_id: NOW + 1 for r in (10, 15, 401)}))
+    assert announced == [(2, 0, 3, len(COLUMNS) - 1)]  # 401 is filtered out
+    model.resync()  # changes unknown: every row
+    assert announced[-1] == (0, 0, model.rowCount() - 1, len(COLUMNS) - 1)

@@ -157,7 +157,7 @@ def test_growth_past_initial_capacity() -> None:
 
 
 def test_missing_users_are_hidden_not_removed(table: UserTable) -> None:
-    present = {table.user(r).user_id for r in range(len(table)) if r != 1}
+    present = np.array([r for r in range(len(table)) if r != 1], dtype=np.int64)
     gone = table.mark_missing(present)
     assert gone.tolist() == [1]
     assert table.is_gone(1)

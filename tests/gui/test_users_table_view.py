@@ -1,0 +1,99 @@
+"""UsersTableView: rows appended out of sight do not repaint the screen; anything shown still does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from pytestqt.qtbot import QtBot
+
+from anonconsole.views.users_table_view import UsersTableView
+
+
+class PaintCounter(QObject):
+    """Counts the paint events a widget receives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paints = 0
+
+    def eventFilter(self, _watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Paint:
+            self.paints += 1
+        return False
+
+
+@pytest.fixture
+def shown(qtbot: QtBot) -> Iterator[tuple[UsersTableView, QStandardItemModel, PaintCounter]]:
+    model = QStandardItemModel(0, 2)
+    add_rows(model, 100)
+    view = UsersTableView()
+    view.setModel(model)
+    view.resize(400, 300)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.wait(20)
+    counter = PaintCounter()
+    view.viewport().installEventFilter(counter)
+    yield view, model, counter
+    view.viewport().removeEventFilter(counter)
+
+
+def add_rows(model: QStandardItemModel, count: int) -> None:
+    start = model.rowCount()
+    for row in range(start, start + count):
+        model.appendRow([QStandardItem(f"user {row}"), QStandardItem(f"login {row}")])
+
+
+def test_rows_appended_below_the_screen_update_the_scroll_bar_without_a_repaint(
+    shown: tuple[UsersTableView, QStandardItemModel, PaintCounter], qtbot: QtBot
+) -> None:
+    view, model, counter = shown
+    maximum = view.verticalScrollBar().maximum()
+    add_rows(model, 50)
+    qtbot.wait(30)
+    assert counter.paints == 0
+    assert view.skipped_repaints >= 1
+    assert view.verticalScrollBar().maximum() > maximum  # the layout itself did run
+
+
+def test_rows_inserted_on_screen_or_removed_repaint(
+    shown: tuple[UsersTableView, QStandardItemModel, PaintCounter], qtbot: QtBot
+) -> None:
+    view, model, counter = shown
+    model.insertRow(0, [QStandardItem("new first"), QStandardItem("")])
+    qtbot.waitUntil(lambda: counter.paints > 0)
+    painted = counter.paints
+    model.removeRows(150 - 60, 5)  # below the screen, but removals may move what is shown
+    qtbot.waitUntil(lambda: counter.paints > painted)
+    assert view.skipped_repaints == 0
+
+
+def test_a_shown_cell_that_changes_with_an_append_is_repainted(
+    shown: tuple[UsersTableView, QStandardItemModel, PaintCounter], qtbot: QtBot
+) -> None:
+    view, model, counter = shown
+    add_rows(model, 10)  # a layout is now pending: Qt does not repaint changed cells meanwhile
+    model.item(0, 0).setText("renamed")
+    qtbot.waitUntil(lambda: counter.paints > 0)
+    assert view.skipped_repaints == 0
+
+
+def test_a_table_not_yet_full_repaints_as_rows_arrive(qtbot: QtBot) -> None:
+    model = QStandardItemModel(0, 2)
+    add_rows(model, 2)
+    view = UsersTableView()
+    view.setModel(model)
+    view.resize(400, 300)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.wait(20)
+    counter = PaintCounter()
+    view.viewport().installEventFilter(counter)
+    add_rows(model, 3)  # these are on screen
+    qtbot.waitUntil(lambda: counter.paints > 0)
+    assert view.skipped_repaints == 0
