@@ -36,21 +36,23 @@ TABLE_ROW_ROLE = Qt.ItemDataRole.UserRole + 3  # the row in the UserTable
 _VERIFIED = QColor("#2e9d4f")
 _EXPIRED = QColor("#d0433b")
 
+# Roles as plain ints: `data` and `multiData` run for every painted cell, and each access to a
+# PySide enum member (`Qt.ItemDataRole.DisplayRole`) goes through the enum machinery.
+_DISPLAY = Qt.ItemDataRole.DisplayRole.value
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole.value
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole.value
+_ACCESSIBLE_TEXT = Qt.ItemDataRole.AccessibleTextRole.value
+_SORT, _USER, _TABLE_ROW = int(SORT_ROLE), int(USER_ROLE), int(TABLE_ROW_ROLE)
+
 # Roles `data` answers besides DisplayRole (painting asks for several others, answered None at once).
-_OTHER_ROLES = frozenset(
-    {
-        Qt.ItemDataRole.ToolTipRole,
-        Qt.ItemDataRole.ForegroundRole,
-        Qt.ItemDataRole.AccessibleTextRole,
-        SORT_ROLE,
-        USER_ROLE,
-        TABLE_ROW_ROLE,
-    }
-)
+_OTHER_ROLES = frozenset({_TOOLTIP, _FOREGROUND, _ACCESSIBLE_TEXT, _SORT, _USER, _TABLE_ROW})
 _ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
-# Columns whose cell carries a verified badge colour.
-_VERIFIED_COLUMNS = {Column.EMAIL, Column.PHONE}
+# Columns whose cell carries a verified (green) or expired (red) badge colour.
+_VERIFIED_COLUMNS = frozenset({Column.EMAIL, Column.PHONE})
+_EXPIRY_COLUMNS = frozenset({Column.EXPIRES, Column.KIND})
+_VERIFIED_BRUSH = QBrush(_VERIFIED)
+_EXPIRED_BRUSH = QBrush(_EXPIRED)
 
 
 class UsersModel(QAbstractTableModel):
@@ -111,7 +113,13 @@ class UsersModel(QAbstractTableModel):
         items = roleDataSpan if isinstance(roleDataSpan, QModelRoleDataSpan) else (roleDataSpan,)
         for i in range(len(items)):
             item = items[i]
-            value = self._value(row, column, item.role()) if column is not None else None
+            role = item.role()
+            if column is None:
+                value = None
+            elif role == _DISPLAY:  # the common case first, without a call
+                value = self.table.display(row, column)
+            else:
+                value = self._value(row, column, role) if role in _OTHER_ROLES else None
             if value is None:
                 item.clearData()
             else:
@@ -119,19 +127,19 @@ class UsersModel(QAbstractTableModel):
 
     def _value(self, row: int, column: Column, role: int) -> Any:
         """What `data` answers for table row `row` (not a view row)."""
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _DISPLAY:
             return self.table.display(row, column)
         if role not in _OTHER_ROLES:
             return None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row, column)
-        if role == Qt.ItemDataRole.ForegroundRole:
+        if role == _FOREGROUND:
             return self._foreground(row, column)
-        if role == SORT_ROLE:
+        if role == _TOOLTIP:
+            return self._tooltip(row, column)
+        if role == _SORT:
             return self._sort_value(row, column)
-        if role == USER_ROLE:
+        if role == _USER:
             return self.table.user(row)
-        if role == TABLE_ROW_ROLE:
+        if role == _TABLE_ROW:
             return row
         return f"{column.title}: {self.table.display(row, column)}"  # AccessibleTextRole
 
@@ -244,10 +252,10 @@ class UsersModel(QAbstractTableModel):
 
     def _foreground(self, row: int, column: Column) -> QBrush | None:
         if column in _VERIFIED_COLUMNS:
-            return QBrush(_VERIFIED) if self._verified(row, column) else None
-        if column in (Column.EXPIRES, Column.KIND) and self.table.expired(row):
-            return QBrush(_EXPIRED)
-        if column == Column.STATUS and self.table.display(row, column) == "disabled":
+            return _VERIFIED_BRUSH if self._verified(row, column) else None
+        if column in _EXPIRY_COLUMNS and self.table.expired(row):
+            return _EXPIRED_BRUSH
+        if column is Column.STATUS and self.table.display(row, column) == "disabled":
             return QApplication.palette().brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
         return None
 
