@@ -52,6 +52,7 @@ _ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemF
 _VERIFIED_COLUMNS = frozenset({Column.EMAIL, Column.PHONE})
 _EXPIRY_COLUMNS = frozenset({Column.EXPIRES, Column.KIND})
 _VERIFIED_BRUSH = QBrush(_VERIFIED)
+_NO_ROWS: Rows = np.zeros(0, dtype=np.int64)
 _EXPIRED_BRUSH = QBrush(_EXPIRED)
 
 
@@ -184,7 +185,7 @@ class UsersModel(QAbstractTableModel):
                 self._order = np.concatenate([self._order, added])
                 self.endInsertRows()
             return
-        self._relayout()
+        self._relayout(_NO_ROWS)  # sorted: new rows move in; the values of the others stay
 
     def resync(self) -> None:
         """Catch up with every change of the table since this model last followed it."""
@@ -206,18 +207,21 @@ class UsersModel(QAbstractTableModel):
     def _relayout(self, changed: Rows | None = None) -> None:
         """Recompute the index array; carry persistent indexes (selection, current) across.
 
-        `changed`: the table rows that changed (None: any may have). When the order stays, only the
-        view rows from the first to the last of them are announced, so a view repaints only if
-        those are on screen.
+        `changed`: the table rows whose values changed (None: any may have). Only the view rows from
+        the first to the last of them are announced, so a view repaints only if those are on
+        screen (a relayout that leaves the rows on screen in place need not repaint either).
         """
         new_order = self.table.query(self.spec, self._sort, self._descending)
-        if np.array_equal(new_order, self._order):
-            shown = self._view_rows(changed)
-            if len(shown):
-                self.dataChanged.emit(
-                    self.index(int(shown[0]), 0), self.index(int(shown[-1]), len(self.columns) - 1)
-                )
-            return
+        if not np.array_equal(new_order, self._order):
+            self._move_rows(new_order)
+        shown = self._view_rows(changed)
+        if len(shown):
+            self.dataChanged.emit(
+                self.index(int(shown[0]), 0), self.index(int(shown[-1]), len(self.columns) - 1)
+            )
+
+    def _move_rows(self, new_order: Rows) -> None:
+        """Show `new_order`, with persistent indexes (selection, current) carried to their rows."""
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
         if persistent:

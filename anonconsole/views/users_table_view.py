@@ -1,9 +1,10 @@
 """The users table widget: a QTableView that does not repaint what rows added out of sight leave alone.
 
-While a load appends pages, Qt answers every row insertion with a delayed layout that repaints the
-whole viewport (`QAbstractItemView::doItemsLayout`), though rows added below the last visible one
-change only the scroll bar. At 100k users that is a repaint of the screenful (15-40 ms) each time
-the loader hands on new rows: most of the window's longest stalls during a load.
+While a load adds pages, Qt answers every row insertion (and every relayout of a sorted view) with
+a delayed layout that repaints the whole viewport (`QAbstractItemView::doItemsLayout`), though rows
+added below the last visible one change only the scroll bar. At 100k users that is a repaint of the
+screenful (15-40 ms) each time the loader hands on new rows: most of the window's longest stalls
+during a load.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class UsersTableView(QTableView):
         # Whether the pending layout may skip its repaint: None (no insertion since the last
         # layout), True (only rows out of sight were added), False (something shown changed).
         self._out_of_sight: bool | None = None
+        self._shown: list[QPersistentModelIndex] = []  # the rows on screen before a relayout
+        self._shown_from = 0
         self.skipped_repaints = 0
 
     def setModel(self, model: QAbstractItemModel | None) -> None:  # noqa: N802 (Qt's name)
@@ -36,14 +39,36 @@ class UsersTableView(QTableView):
         if old is not None:
             for signal in _structure_signals(old):
                 signal.disconnect(self._shown_rows_moved)
+            old.layoutAboutToBeChanged.disconnect(self._remember_shown_rows)
+            old.layoutChanged.disconnect(self._check_shown_rows)
         self._out_of_sight = False
         super().setModel(model)
         if model is not None:
             for signal in _structure_signals(model):
                 signal.connect(self._shown_rows_moved)
+            model.layoutAboutToBeChanged.connect(self._remember_shown_rows)
+            model.layoutChanged.connect(self._check_shown_rows)
 
     def _shown_rows_moved(self) -> None:
         self._out_of_sight = False
+
+    def _remember_shown_rows(self) -> None:
+        """Before a relayout (a sorted view taking in new rows): which rows are on screen."""
+        top = self.rowAt(0)
+        bottom = self.rowAt(self._viewport.height() - 1)
+        model = self.model()
+        if top < 0 or bottom < 0:
+            self._shown = []  # the rows do not fill the viewport: any change shows
+            return
+        self._shown = [QPersistentModelIndex(model.index(row, 0)) for row in range(top, bottom + 1)]
+        self._shown_from = top
+
+    def _check_shown_rows(self) -> None:
+        """After it: when the same rows are still on screen in the same places, only the scroll bar
+        changed (new rows sorted in below them), and the layout need not repaint."""
+        shown, self._shown = self._shown, []
+        same = bool(shown) and all(index.row() == self._shown_from + i for i, index in enumerate(shown))
+        self._out_of_sight = same and self._out_of_sight is not False
 
     def _shows(self, first: int, last: int) -> bool:
         """Whether any of the rows first..last is (partly) on screen."""
@@ -56,8 +81,8 @@ class UsersTableView(QTableView):
     def rowsInserted(self, parent: Index, start: int, end: int) -> None:  # noqa: N802 (Qt's name)
         """Note whether the rows come after the last visible one (then nothing shown moves)."""
         bottom = self.rowAt(self._viewport.height() - 1)
-        appended = not parent.isValid() and end == self.model().rowCount() - 1 and 0 <= bottom < start
-        self._out_of_sight = appended and self._out_of_sight is not False
+        below = not parent.isValid() and 0 <= bottom < start
+        self._out_of_sight = below and self._out_of_sight is not False
         super().rowsInserted(parent, start, end)
 
     def dataChanged(  # noqa: N802 (Qt's name)
@@ -82,7 +107,6 @@ class UsersTableView(QTableView):
 def _structure_signals(model: QAbstractItemModel) -> tuple[object, ...]:
     """Changes after which the rows on screen may be others: the next layout must repaint."""
     return (
-        model.layoutChanged,
         model.modelReset,
         model.rowsRemoved,
         model.rowsMoved,

@@ -45,7 +45,7 @@ def shown(qtbot: QtBot) -> Iterator[tuple[UsersTableView, QStandardItemModel, Pa
 def add_rows(model: QStandardItemModel, count: int) -> None:
     start = model.rowCount()
     for row in range(start, start + count):
-        model.appendRow([QStandardItem(f"user {row}"), QStandardItem(f"login {row}")])
+        model.appendRow([QStandardItem(f"user {row:04d}"), QStandardItem(f"login {row}")])
 
 
 def test_rows_appended_below_the_screen_update_the_scroll_bar_without_a_repaint(
@@ -97,3 +97,29 @@ def test_a_table_not_yet_full_repaints_as_rows_arrive(qtbot: QtBot) -> None:
     add_rows(model, 3)  # these are on screen
     qtbot.waitUntil(lambda: counter.paints > 0)
     assert view.skipped_repaints == 0
+
+
+def test_a_sorted_relayout_that_leaves_the_rows_on_screen_in_place_does_not_repaint(
+    shown: tuple[UsersTableView, QStandardItemModel, PaintCounter], qtbot: QtBot
+) -> None:
+    """A sorted view taking in a page: the new rows sort in below the screen."""
+    view, model, counter = shown
+    for row in (140, 120, 130):
+        model.insertRow(50, [QStandardItem(f"user {row:04d}"), QStandardItem("")])
+    model.sort(0)  # layoutChanged: rows 0..49 are still on screen, in place
+    qtbot.wait(30)
+    assert counter.paints == 0
+    assert model.item(99, 0).text() == "user 0099"
+    assert model.item(102, 0).text() == "user 0140"
+
+
+def test_a_sorted_relayout_that_moves_a_row_on_screen_repaints(
+    shown: tuple[UsersTableView, QStandardItemModel, PaintCounter], qtbot: QtBot
+) -> None:
+    view, model, counter = shown
+    model.insertRow(99, [QStandardItem("user 0003a"), QStandardItem("")])
+    qtbot.wait(30)
+    painted = counter.paints
+    model.sort(0)  # it sorts in at row 4: every row below it on screen moves down
+    qtbot.waitUntil(lambda: counter.paints > painted)
+    assert model.item(4, 0).text() == "user 0003a"
