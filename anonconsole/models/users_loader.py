@@ -7,8 +7,9 @@ Everything runs as one asyncio task on the Qt loop (qasync), so cancelling is ca
 The UI thread stays responsive (issue "Users views": no stall over 50 ms): building records and a
 page's column values runs on the loop in slices of a few milliseconds (`anonconsole.cooperative`:
 worker threads would make every paint wait for the GIL), and the views are told about new and
-changed rows at most every `FLUSH_SECONDS` (the first page at once), so the table is laid out again
-a few times a second, not once per page.
+changed rows at most every `FLUSH_SECONDS` (the first screenful at once), so the table is laid out
+again a few times a second, not once per page; rows that land out of sight are not repainted
+(`UsersTableView`).
 """
 
 from __future__ import annotations
