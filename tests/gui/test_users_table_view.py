@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QStandardItem, QStandardItemModel
@@ -25,10 +23,13 @@ class PaintCounter(QObject):
         return False
 
 
-@pytest.fixture
-def shown(qtbot: QtBot) -> Iterator[tuple[UsersTableView, QStandardItemModel, PaintCounter]]:
+Shown = tuple[UsersTableView, QStandardItemModel, PaintCounter]
+
+
+def show_table(qtbot: QtBot, rows: int) -> Shown:
+    """A 400x300 view of a two-column model with `rows` rows, laid out and painted, then counted."""
     model = QStandardItemModel(0, 2)
-    add_rows(model, 100)
+    add_rows(model, rows)
     view = UsersTableView()
     view.setModel(model)
     view.resize(400, 300)
@@ -38,8 +39,13 @@ def shown(qtbot: QtBot) -> Iterator[tuple[UsersTableView, QStandardItemModel, Pa
     qtbot.wait(20)
     counter = PaintCounter()
     view.viewport().installEventFilter(counter)
-    yield view, model, counter
-    view.viewport().removeEventFilter(counter)
+    return view, model, counter
+
+
+@pytest.fixture
+def shown(qtbot: QtBot) -> Shown:
+    """A screenful of rows out of 100."""
+    return show_table(qtbot, 100)
 
 
 def add_rows(model: QStandardItemModel, count: int) -> None:
@@ -49,7 +55,7 @@ def add_rows(model: QStandardItemModel, count: int) -> None:
 
 
 def test_rows_appended_below_the_screen_update_the_scroll_bar_without_a_repaint(
-    shown: tuple[UsersTableView, QStandardItemModel, PaintCounter], qtbot: QtBot
+    shown: Shown, qtbot: QtBot
 ) -> None:
     view, model, counter = shown
     maximum = view.verticalScrollBar().maximum()
@@ -60,21 +66,17 @@ def test_rows_appended_below_the_screen_update_the_scroll_bar_without_a_repaint(
     assert view.verticalScrollBar().maximum() > maximum  # the layout itself did run
 
 
-def test_rows_inserted_on_screen_or_removed_repaint(
-    shown: tuple[UsersTableView, QStandardItemModel, PaintCounter], qtbot: QtBot
-) -> None:
+def test_rows_inserted_on_screen_or_removed_repaint(shown: Shown, qtbot: QtBot) -> None:
     view, model, counter = shown
     model.insertRow(0, [QStandardItem("new first"), QStandardItem("")])
     qtbot.waitUntil(lambda: counter.paints > 0)
     painted = counter.paints
-    model.removeRows(150 - 60, 5)  # below the screen, but removals may move what is shown
+    model.removeRows(90, 5)  # below the screen, but removals may move what is shown
     qtbot.waitUntil(lambda: counter.paints > painted)
     assert view.skipped_repaints == 0
 
 
-def test_a_shown_cell_that_changes_with_an_append_is_repainted(
-    shown: tuple[UsersTableView, QStandardItemModel, PaintCounter], qtbot: QtBot
-) -> None:
+def test_a_shown_cell_that_changes_with_an_append_is_repainted(shown: Shown, qtbot: QtBot) -> None:
     view, model, counter = shown
     add_rows(model, 10)  # a layout is now pending: Qt does not repaint changed cells meanwhile
     model.item(0, 0).setText("renamed")
@@ -83,24 +85,14 @@ def test_a_shown_cell_that_changes_with_an_append_is_repainted(
 
 
 def test_a_table_not_yet_full_repaints_as_rows_arrive(qtbot: QtBot) -> None:
-    model = QStandardItemModel(0, 2)
-    add_rows(model, 2)
-    view = UsersTableView()
-    view.setModel(model)
-    view.resize(400, 300)
-    qtbot.addWidget(view)
-    view.show()
-    qtbot.waitExposed(view)
-    qtbot.wait(20)
-    counter = PaintCounter()
-    view.viewport().installEventFilter(counter)
+    view, model, counter = show_table(qtbot, 2)
     add_rows(model, 3)  # these are on screen
     qtbot.waitUntil(lambda: counter.paints > 0)
     assert view.skipped_repaints == 0
 
 
 def test_a_sorted_relayout_that_leaves_the_rows_on_screen_in_place_does_not_repaint(
-    shown: tuple[UsersTableView, QStandardItemModel, PaintCounter], qtbot: QtBot
+    shown: Shown, qtbot: QtBot
 ) -> None:
     """A sorted view taking in a page: the new rows sort in below the screen."""
     view, model, counter = shown
@@ -113,9 +105,7 @@ def test_a_sorted_relayout_that_leaves_the_rows_on_screen_in_place_does_not_repa
     assert model.item(102, 0).text() == "user 0140"
 
 
-def test_a_sorted_relayout_that_moves_a_row_on_screen_repaints(
-    shown: tuple[UsersTableView, QStandardItemModel, PaintCounter], qtbot: QtBot
-) -> None:
+def test_a_sorted_relayout_that_moves_a_row_on_screen_repaints(shown: Shown, qtbot: QtBot) -> None:
     view, model, counter = shown
     model.insertRow(99, [QStandardItem("user 0003a"), QStandardItem("")])
     qtbot.wait(30)
