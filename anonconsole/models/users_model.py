@@ -52,8 +52,9 @@ _ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemF
 _VERIFIED_COLUMNS = frozenset({Column.EMAIL, Column.PHONE})
 _EXPIRY_COLUMNS = frozenset({Column.EXPIRES, Column.KIND})
 _VERIFIED_BRUSH = QBrush(_VERIFIED)
-_NO_ROWS: Rows = np.zeros(0, dtype=np.int64)
 _EXPIRED_BRUSH = QBrush(_EXPIRED)
+
+_NO_ROWS: Rows = np.zeros(0, dtype=np.int64)
 
 
 class UsersModel(QAbstractTableModel):

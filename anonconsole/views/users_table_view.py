@@ -18,10 +18,10 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 class UsersTableView(QTableView):
-    """A table view whose layout after rows appended below the visible area skips the repaint.
+    """A table view whose layout skips its repaint when the rows on screen stayed where they were.
 
     Attributes:
-        skipped_repaints: layouts that kept the screen as it was (for tests and the benchmark).
+        skipped_repaints: layouts that kept the screen as it was (for the tests).
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -52,16 +52,18 @@ class UsersTableView(QTableView):
     def _shown_rows_moved(self) -> None:
         self._out_of_sight = False
 
-    def _remember_shown_rows(self) -> None:
-        """Before a relayout (a sorted view taking in new rows): which rows are on screen."""
+    def _on_screen(self) -> range | None:
+        """The rows on screen; None while they do not fill the viewport (then any change shows)."""
         top = self.rowAt(0)
         bottom = self.rowAt(self._viewport.height() - 1)
+        return range(top, bottom + 1) if top >= 0 and bottom >= 0 else None
+
+    def _remember_shown_rows(self) -> None:
+        """Before a relayout (a sorted view taking in new rows): which rows are on screen."""
+        shown = self._on_screen()
         model = self.model()
-        if top < 0 or bottom < 0:
-            self._shown = []  # the rows do not fill the viewport: any change shows
-            return
-        self._shown = [QPersistentModelIndex(model.index(row, 0)) for row in range(top, bottom + 1)]
-        self._shown_from = top
+        self._shown = [] if shown is None else [QPersistentModelIndex(model.index(row, 0)) for row in shown]
+        self._shown_from = shown.start if shown else 0
 
     def _check_shown_rows(self) -> None:
         """After it: when the same rows are still on screen in the same places, only the scroll bar
@@ -70,18 +72,10 @@ class UsersTableView(QTableView):
         same = bool(shown) and all(index.row() == self._shown_from + i for i, index in enumerate(shown))
         self._out_of_sight = same and self._out_of_sight is not False
 
-    def _shows(self, first: int, last: int) -> bool:
-        """Whether any of the rows first..last is (partly) on screen."""
-        top = self.rowAt(0)
-        bottom = self.rowAt(self._viewport.height() - 1)
-        if top < 0:
-            return True  # nothing shown yet, or the rows fill less than the viewport: play safe
-        return first <= (bottom if bottom >= 0 else self.model().rowCount() - 1) and last >= top
-
     def rowsInserted(self, parent: Index, start: int, end: int) -> None:  # noqa: N802 (Qt's name)
         """Note whether the rows come after the last visible one (then nothing shown moves)."""
-        bottom = self.rowAt(self._viewport.height() - 1)
-        below = not parent.isValid() and 0 <= bottom < start
+        shown = self._on_screen()
+        below = not parent.isValid() and shown is not None and start > shown[-1]
         self._out_of_sight = below and self._out_of_sight is not False
         super().rowsInserted(parent, start, end)
 
@@ -90,8 +84,10 @@ class UsersTableView(QTableView):
     ) -> None:
         """Qt does not repaint changed cells while a layout is pending (the layout repaints): the
         pending layout must then repaint if the changed rows are on screen."""
-        if self._out_of_sight and self._shows(top_left.row(), bottom_right.row()):
-            self._out_of_sight = False
+        if self._out_of_sight:
+            shown = self._on_screen()
+            if shown is None or (top_left.row() <= shown[-1] and bottom_right.row() >= shown.start):
+                self._out_of_sight = False
         super().dataChanged(top_left, bottom_right, list(roles))
 
     def doItemsLayout(self) -> None:  # noqa: N802 (Qt's name)
