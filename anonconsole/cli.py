@@ -9,10 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anonconsole
+
+if TYPE_CHECKING:
+    from anonconsole.operations.doctor import Check
 
 PROG = "anonconsole"
 
@@ -104,17 +108,38 @@ def _run(argv: list[str]) -> int:
     if args.command == "doctor":
         import asyncio
 
-        from anonconsole.doctor import doctor_for_profile
-
-        return asyncio.run(doctor_for_profile(args.profile, lambda line: print(line, flush=True)))
+        return asyncio.run(_doctor(args.profile, lambda line: print(line, flush=True)))
     _check_gui_args(parser, args)
-    from anonconsole.app import GuiOptions, run_gui  # Qt only for the GUI
+    from anonconsole.app.run import GuiOptions, run_gui  # Qt only for the GUI
 
     # Absolute, so the child, its state file and a later reuse all name the same database.
     db = args.sandbox_db.expanduser().resolve() if args.sandbox_db else None
     return run_gui(
         GuiOptions(sandbox_db=db, screenshot=args.screenshot, color_scheme=args.color_scheme, page=args.page)
     )
+
+
+async def _doctor(name: str, out: Callable[[str], None]) -> int:
+    """`anonconsole doctor`: 0 when every check passed, 1 when one failed, 2 when the profile is unusable."""
+    from anonconsole.operations.doctor import run_doctor
+    from anonconsole.operations.headless import ProfileUnusable, open_profile
+
+    def line(check: Check) -> None:
+        out(f"{'PASS' if check.passed else 'FAIL'}  {check.name}: {check.detail}")
+
+    try:
+        async with open_profile(name, out) as (profile, gateway):
+            report = await run_doctor(
+                gateway,
+                tenant_id=profile.anonymous_tenant_id,
+                tenant_name=profile.anonymous_tenant_name,
+                on_check=line,
+            )
+    except ProfileUnusable as exc:
+        out(f"anonconsole doctor: {exc}")
+        return 2
+    out("All checks passed." if report.ok else "The setup has a problem: see the failed check.")
+    return 0 if report.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,13 +15,13 @@ from collections.abc import Callable
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QRegularExpression, QSortFilterProxyModel, Qt
+from PySide6.QtWidgets import QApplication
 
-from anonconsole.core.classify import AnonymousPolicy, Kind  # noqa: E402
-from anonconsole.core.records import User, UserTenant  # noqa: E402
-from anonconsole.core.user_table import Column, TableFilter, UserTable  # noqa: E402
-from anonconsole.models.users_model import UsersModel  # noqa: E402
+from anonconsole.core.classify import AnonymousPolicy, Kind
+from anonconsole.core.records import User, UserTenant
+from anonconsole.core.user_table import Column, TableFilter, UserTable
+from anonconsole.models.users_model import UsersModel
 
 ANON = "T2AnonymousUsers00000000000000"
 NOW = int(time.time())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from descope import DescopeClient
 
-from anonconsole.sandbox.process import SandboxOptions, SandboxProcess
+from anonconsole.launcher.process import SandboxOptions, SandboxProcess
 
 PAGE_SIZE = 1000
 

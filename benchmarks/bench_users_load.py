@@ -24,18 +24,18 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import qasync  # noqa: E402
-from PySide6.QtCore import Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import qasync
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
 
-from anonconsole import gc_policy  # noqa: E402
-from anonconsole.app import create_application  # noqa: E402
-from anonconsole.core.rate_limits import limit_for  # noqa: E402
-from anonconsole.core.user_table import Column  # noqa: E402
-from anonconsole.gateway import Connection, Gateway, UserFilter  # noqa: E402
-from anonconsole.models import users_loader  # noqa: E402
-from anonconsole.sandbox.process import SandboxOptions, SandboxProcess  # noqa: E402
-from anonconsole.views.users_area import UsersArea  # noqa: E402
+from anonconsole.app.run import create_application
+from anonconsole.core.rate_limits import limit_for
+from anonconsole.core.user_table import Column
+from anonconsole.gateway import Connection, Gateway, UserFilter
+from anonconsole.launcher.process import SandboxOptions, SandboxProcess
+from anonconsole.models import users_loader
+from anonconsole.runtime import gc_policy
+from anonconsole.views.users_area import UsersArea
 
 SEARCH_PATH = "/v2/mgmt/user/search"
 

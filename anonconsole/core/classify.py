@@ -16,6 +16,9 @@ from enum import StrEnum
 
 from anonconsole.core.records import User
 
+# The tenant the KB recipe puts anonymous users in; a profile may name another.
+ANONYMOUS_TENANT_NAME = "Anonymous Users"
+
 
 class Kind(StrEnum):
     """The three kinds of users the console tells apart."""

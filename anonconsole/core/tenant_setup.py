@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from anonconsole.core.classify import format_duration
+from anonconsole.core.classify import ANONYMOUS_TENANT_NAME, format_duration
 from anonconsole.core.records import UNIT_SECONDS, SessionSettings, Tenant
 
-DEFAULT_TENANT_NAME = "Anonymous Users"
 MIN_SESSION_SECONDS = 3 * 60  # Descope: "session token timeout must be at least 3 minutes"
 
 
@@ -155,7 +154,7 @@ def plan(
     current: SessionSettings | None,
     desired: Desired,
     *,
-    name: str = DEFAULT_TENANT_NAME,
+    name: str = ANONYMOUS_TENANT_NAME,
 ) -> TenantPlan:
     """The plan to bring `tenant` (None: not there yet) with settings `current` to `desired`.
 

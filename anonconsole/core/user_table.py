@@ -57,7 +57,8 @@ class Column(StrEnum):
     REASON = "reason"
 
     @property
-    def title(self) -> str:
+    def heading(self) -> str:
+        """The column's title in a table header (not `title`: that is `str.title`)."""
         return _TITLES[self]
 
 
@@ -394,7 +395,7 @@ class UserTable:
         self._changed(
             column
             for column, before in keys_before.items()
-            if before is None or not np.array_equal(before, self._sort_keys_of(column, changed))
+            if before is None or not _same_keys(before, self._sort_keys_of(column, changed))
         )
         self._merge_sorted(new_rows)
         return new_rows, changed
@@ -750,3 +751,8 @@ def format_time(epoch_seconds: int) -> str:
     if not epoch_seconds:
         return ""
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _same_keys(before: np.ndarray, after: np.ndarray | None) -> bool:
+    """Whether a column's sort keys stayed the same (None: the column keeps no keys any more)."""
+    return after is not None and bool(np.array_equal(before, after))

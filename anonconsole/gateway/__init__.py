@@ -15,9 +15,8 @@ Only this package imports `descope`.
   the limit.
 """
 
-from anonconsole.core.records import UserFilter
-from anonconsole.gateway.client import Connection, ConnectionCheck, Gateway, UserPage
-from anonconsole.gateway.errors import (
+from anonconsole.core.connection import Connection, ConnectionCheck
+from anonconsole.core.errors import (
     AuthenticationFailed,
     Conflict,
     GatewayError,
@@ -29,9 +28,11 @@ from anonconsole.gateway.errors import (
     TokenInvalid,
     UnknownProject,
     Unreachable,
-    map_error,
-    scrub,
 )
+from anonconsole.core.records import UserFilter
+from anonconsole.core.scrub import scrub
+from anonconsole.gateway.client import Gateway, UserPage
+from anonconsole.gateway.errors import map_error
 from anonconsole.gateway.pacing import BucketPacer, Pacer, PacerStats
 from anonconsole.gateway.recipe import AnonymousSession, create_anonymous_user, random_login_id
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -25,7 +26,8 @@ from descope import AuthException, DescopeClientAsync
 from descope.common import EndpointsV1, EndpointsV2
 from descope.management.common import MgmtV1, Sort
 
-from anonconsole.cooperative import map_in_slices
+from anonconsole.core.connection import Connection, ConnectionCheck
+from anonconsole.core.errors import GatewayError
 from anonconsole.core.rate_limits import DESCOPE_LIMITS, RateLimit
 from anonconsole.core.records import (
     AuditEvent,
@@ -37,9 +39,10 @@ from anonconsole.core.records import (
     latest_logins,
 )
 from anonconsole.gateway import recipe
-from anonconsole.gateway.errors import GatewayError, host_of, map_error
+from anonconsole.gateway.errors import map_error
 from anonconsole.gateway.pacing import Pacer, PacerStats
 from anonconsole.gateway.recipe import AnonymousSession
+from anonconsole.runtime.cpu_turns import map_in_slices
 
 T = TypeVar("T")
 ProgressCallback = Callable[[int, int], None]
@@ -56,29 +59,6 @@ MAX_CONCURRENCY = 3
 
 
 @dataclass(frozen=True)
-class Connection:
-    """Where and as whom to connect. The key never appears in `repr`/`str`.
-
-    Attributes:
-        project_id: `P…` project id.
-        base_url: service root (`https://api.descope.com` or the sandbox URL), without a trailing slash.
-        management_key: the management key (secret).
-    """
-
-    project_id: str
-    base_url: str
-    management_key: str = field(repr=False)
-
-    def __post_init__(self) -> None:
-        # A trailing slash makes the SDK request `//v1/...` (descope-api.md §1.3).
-        object.__setattr__(self, "base_url", self.base_url.strip().rstrip("/"))
-
-    @property
-    def host(self) -> str:
-        return host_of(self.base_url)
-
-
-@dataclass(frozen=True)
 class UserPage:
     """One page of a user search, as `iter_user_pages` yields it.
 
@@ -91,16 +71,6 @@ class UserPage:
     index: int
     users: list[User]
     total: int
-
-
-@dataclass(frozen=True)
-class ConnectionCheck:
-    """What `Gateway.check` found: the license tier and how many (non-test) users the project has."""
-
-    host: str
-    project_id: str
-    rate_limit_tier: str
-    user_count: int
 
 
 def _search_kwargs(filters: UserFilter | None) -> dict[str, Any]:
@@ -181,7 +151,7 @@ async def _first_failure_cancels_rest(coros: Iterable[Coroutine[Any, Any, T]]) -
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class Gateway:
+class Gateway(AbstractAsyncContextManager["Gateway"]):  # `async with`: closes at the end
     """Async façade over Descope's management API for the console.
 
     Attributes:
@@ -218,14 +188,12 @@ class Gateway:
 
     @property
     def stats(self) -> PacerStats:
+        """What pacing counted so far: requests, 429s and retries (the benchmarks report them)."""
         return self._pacer.stats
 
     async def aclose(self) -> None:
         """Close the SDK's HTTP connections."""
         await self._client.aclose()
-
-    async def __aenter__(self) -> Gateway:
-        return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
@@ -308,7 +276,7 @@ class Gateway:
         *,
         page_size: int = 1000,
         on_progress: ProgressCallback | None = None,
-    ) -> AsyncIterator[UserPage]:
+    ) -> AsyncGenerator[UserPage]:
         """All matching users, page by page as pages arrive.
 
         The first page comes first (it tells the total); the others are then fetched concurrently
@@ -525,7 +493,7 @@ class Gateway:
         kwargs = _settings_kwargs(settings)
 
         def update() -> Awaitable[None]:
-            return self._tenant.update_settings(
+            return self._tenant.update_settings(  # type: ignore[no-any-return]  # the SDK is untyped
                 tenant_id,
                 list(current.self_provisioning_domains),
                 domains=list(current.domains),

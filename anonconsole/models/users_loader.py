@@ -5,7 +5,7 @@ page's last sign-ins are asked for as soon as the page arrives, concurrently wit
 Everything runs as one asyncio task on the Qt loop (qasync), so cancelling is cancelling the task.
 
 The UI thread stays responsive (issue "Users views": no stall over 50 ms): building records and a
-page's column values runs on the loop in slices of a few milliseconds (`anonconsole.cooperative`:
+page's column values runs on the loop in slices of a few milliseconds (`anonconsole.runtime.cpu_turns`:
 worker threads would make every paint wait for the GIL), and the views are told about new and
 changed rows at most every `FLUSH_SECONDS` (the first screenful at once), so the table is laid out
 again a few times a second, not once per page; rows that land out of sight are not repainted
@@ -24,12 +24,11 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from anonconsole.cooperative import cpu_turn
-from anonconsole.core.classify import AnonymousPolicy, format_duration
 from anonconsole.core.records import User, UserFilter
 from anonconsole.core.user_table import Rows, UserTable
 from anonconsole.gateway import Gateway, GatewayError
-from anonconsole.gc_policy import no_full_collections
+from anonconsole.runtime.cpu_turns import cpu_turn
+from anonconsole.runtime.gc_policy import no_full_collections
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +266,7 @@ def _raise_first_failure(tasks: Sequence[asyncio.Task[None]]) -> None:
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's `malloc_trim`, None on other C libraries and platforms."""
     try:
-        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+        return ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError, TypeError):
         return None
 
@@ -283,27 +282,3 @@ def _return_freed_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
-
-
-async def anonymous_policy(
-    gateway: Gateway, *, tenant_id: str = "", tenant_name: str = "Anonymous Users", grace_days: int = 0
-) -> tuple[AnonymousPolicy, str]:
-    """The connection's anonymous tenant and lifetime, with a sentence for the status bar.
-
-    The tenant is the profile's tenant ID, else the tenant with the profile's tenant name. Without
-    one, nobody is anonymous (and the sentence says to run the tenant setup).
-    """
-    tenant = (
-        await gateway.load_tenant(tenant_id) if tenant_id else await gateway.find_tenant_by_name(tenant_name)
-    )
-    if tenant is None:
-        return AnonymousPolicy("", None), f'No tenant named "{tenant_name}": run the tenant setup.'
-    settings = await gateway.load_tenant_settings(tenant.id)
-    grace = grace_days * 86400
-    if not settings.enabled or settings.refresh_seconds is None:
-        note = f'"{tenant.name}" has no custom session management: anonymous lifetimes are unknown.'
-        return AnonymousPolicy(tenant.id, None, grace), note
-    lifetime = format_duration(settings.refresh_seconds)
-    return AnonymousPolicy(
-        tenant.id, settings.refresh_seconds, grace
-    ), f'"{tenant.name}": anonymous users live {lifetime}.'

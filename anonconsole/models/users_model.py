@@ -32,10 +32,6 @@ USER_ROLE = Qt.ItemDataRole.UserRole + 1  # the core.records.User of the row
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # a native value to sort or compare by
 TABLE_ROW_ROLE = Qt.ItemDataRole.UserRole + 3  # the row in the UserTable
 
-# Badge colours, readable on light and dark palettes.
-_VERIFIED = QColor("#2e9d4f")
-_EXPIRED = QColor("#d0433b")
-
 # Roles as plain ints: `data` and `multiData` run for every painted cell, and each access to a
 # PySide enum member (`Qt.ItemDataRole.DisplayRole`) goes through the enum machinery.
 _DISPLAY = Qt.ItemDataRole.DisplayRole.value
@@ -51,8 +47,6 @@ _ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemF
 # Columns whose cell carries a verified (green) or expired (red) badge colour.
 _VERIFIED_COLUMNS = frozenset({Column.EMAIL, Column.PHONE})
 _EXPIRY_COLUMNS = frozenset({Column.EXPIRES, Column.KIND})
-_VERIFIED_BRUSH = QBrush(_VERIFIED)
-_EXPIRED_BRUSH = QBrush(_EXPIRED)
 
 _NO_ROWS: Rows = np.zeros(0, dtype=np.int64)
 
@@ -76,6 +70,16 @@ class UsersModel(QAbstractTableModel):
         self._sort: Column | None = None
         self._descending = False
         self._order: Rows = table.query(self.spec)
+        # Badge colours come from the style sheet through the view (`set_badge_colors`); none until then.
+        self._verified_brush: QBrush | None = None
+        self._expired_brush: QBrush | None = None
+
+    def set_badge_colors(self, verified: QColor, expired: QColor) -> None:
+        """The colours of a verified address and of an expired refresh token (from the style sheet)."""
+        self._verified_brush, self._expired_brush = QBrush(verified), QBrush(expired)
+        if self._order.size and self.columns:
+            last = self.index(len(self._order) - 1, len(self.columns) - 1)
+            self.dataChanged.emit(self.index(0, 0), last, [Qt.ItemDataRole.ForegroundRole])
 
     # ---- Qt model API ---------------------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
@@ -89,9 +93,9 @@ class UsersModel(QAbstractTableModel):
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):
             if role == Qt.ItemDataRole.DisplayRole:
-                return self.columns[section].title
+                return self.columns[section].heading
             if role == Qt.ItemDataRole.ToolTipRole:
-                return f"Sort by {self.columns[section].title.lower()}"
+                return f"Sort by {self.columns[section].heading.lower()}"
         elif orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
             return section + 1
         return None
@@ -101,7 +105,7 @@ class UsersModel(QAbstractTableModel):
             return None
         return self._value(int(self._order[index.row()]), self.columns[index.column()], role)
 
-    def multiData(self, index: Index, roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:  # noqa: N803
+    def multiData(self, index: Index, roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:
         """All the roles a delegate asks for (seven per painted cell) in one call from C++.
 
         Painting calls this instead of `data` once per role; each call from C++ into Python costs
@@ -113,8 +117,9 @@ class UsersModel(QAbstractTableModel):
         row = int(self._order[index.row()]) if valid else -1
         column = self.columns[index.column()] if valid else None
         items = roleDataSpan if isinstance(roleDataSpan, QModelRoleDataSpan) else (roleDataSpan,)
-        for i in range(len(items)):
-            item = items[i]
+        # QModelRoleDataSpan has len() and [] at run time; PySide6's stub leaves them out.
+        for i in range(len(items)):  # type: ignore[arg-type]
+            item = items[i]  # type: ignore[index]
             role = item.role()
             if column is None:
                 value = None
@@ -143,7 +148,7 @@ class UsersModel(QAbstractTableModel):
             return self.table.user(row)
         if role == _TABLE_ROW:
             return row
-        return f"{column.title}: {self.table.display(row, column)}"  # AccessibleTextRole
+        return f"{column.heading}: {self.table.display(row, column)}"  # AccessibleTextRole
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         return _ROW_FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
@@ -257,9 +262,9 @@ class UsersModel(QAbstractTableModel):
 
     def _foreground(self, row: int, column: Column) -> QBrush | None:
         if column in _VERIFIED_COLUMNS:
-            return _VERIFIED_BRUSH if self._verified(row, column) else None
+            return self._verified_brush if self._verified(row, column) else None
         if column in _EXPIRY_COLUMNS and self.table.expired(row):
-            return _EXPIRED_BRUSH
+            return self._expired_brush
         if column is Column.STATUS and self.table.display(row, column) == "disabled":
             return QApplication.palette().brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
         return None

@@ -14,21 +14,20 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import httpx
 import uvicorn
 
-from anonconsole import paths
-from anonconsole.sandbox.context import DEFAULT_PROJECT_ID, SandboxContext
+from anonconsole.sandbox.context import SandboxContext
 from anonconsole.sandbox.faults import Faults
+from anonconsole.settings import paths
+from anonconsole.settings.files import write_atomically
+from anonconsole.settings.sandbox_protocol import DEFAULT_PROJECT_ID, KEY_ENV
 
-KEY_ENV = "DESCOPE_MANAGEMENT_KEY"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8788
 GRACEFUL_SHUTDOWN_SECONDS = 3
@@ -78,19 +77,6 @@ def _parser() -> argparse.ArgumentParser:
     outbox.add_argument("--login-id", default=None)
     outbox.add_argument("--limit", type=_non_negative, default=20)
     return parser
-
-
-def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    """Readers never see a half-written file: write a sibling, then rename over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _take_key() -> str | None:
@@ -178,7 +164,7 @@ def serve(args: argparse.Namespace) -> int:
 
     def on_ready() -> None:
         if args.ready_file:
-            write_json_atomically(args.ready_file, ready)
+            write_atomically(args.ready_file, json.dumps(ready))
         logger.info(
             "Sandbox listening on %s (project %s, db %s, rate limits %s, %s)",
             url,

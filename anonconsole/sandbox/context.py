@@ -11,8 +11,6 @@ if TYPE_CHECKING:
     from anonconsole.sandbox.store import Store
     from anonconsole.sandbox.tokens import TokenIssuer
 
-DEFAULT_PROJECT_ID = "P2AnonConsoleSandbox00000000"
-
 # Descope's project defaults when no tenant sets custom session management.
 DEFAULT_SESSION_SECONDS = 10 * 60
 DEFAULT_REFRESH_SECONDS = 4 * 7 * 24 * 3600

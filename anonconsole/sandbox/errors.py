@@ -113,6 +113,10 @@ def not_found(message: str) -> DescopeError:
     return DescopeError(404, "E011006", "Not found", message)
 
 
+def tenant_not_found(tenant_id: str) -> DescopeError:
+    return not_found(f"Tenant {tenant_id} not found")
+
+
 async def read_json(request: Request, *, array: bool = False) -> Any:
     """Parse a request body as a JSON object (or array), or raise a Descope-shaped 400."""
     raw = await request.body()
@@ -178,16 +182,18 @@ class Body:
         return default if value is None else value
 
     def strings(self, name: str, *, required: bool = False) -> list[str] | None:
-        value = self._get(name, (list,), "a list of strings", required)
+        value: list[str] | None = self._get(name, (list,), "a list of strings", required)
         if value is not None and not all(isinstance(v, str) for v in value):
             raise validation_failed(f"{name} must be a list of strings")
         return value
 
     def array(self, name: str, *, required: bool = False) -> list[Any] | None:
-        return self._get(name, (list,), "a list", required)
+        value: list[Any] | None = self._get(name, (list,), "a list", required)
+        return value
 
     def obj(self, name: str, *, required: bool = False) -> dict[str, Any] | None:
-        return self._get(name, (dict,), "an object", required)
+        value: dict[str, Any] | None = self._get(name, (dict,), "an object", required)
+        return value
 
     def ignore(self, *names: str) -> None:
         """Fields accepted for compatibility but without effect in the sandbox."""

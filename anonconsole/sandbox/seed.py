@@ -33,7 +33,7 @@ ANON_SESSION_MINUTES = 10
 ANON_LIFETIME = ANON_REFRESH_WEEKS * 7 * DAY
 # Shared by every anonymous user at sign-up (KB step 1), replaced right after; it is not a secret
 # of anyone and complies with the sandbox policy.
-DEFAULT_ANON_PASSWORD = "Anon-Default-Pass1"  # noqa: S105 - demo recipe's shared first password
+DEFAULT_ANON_PASSWORD = "Anon-Default-Pass1"
 
 DEMO_COUNTS = {
     "anonymous_fresh": 900,
@@ -176,7 +176,7 @@ class _Demo:
         user = self.store.create_user(
             login_id, email=login_id, verified_email=False, password_hash=self.default_hash, at=created
         )
-        uid = user["userId"]
+        uid: str = user["userId"]
         self.sign_in(uid, created)
         self.store.update_user(uid, {"user_tenants": [(self.anon, [])]}, at=created + 1)
         if not self.store.check_password(uid, DEFAULT_ANON_PASSWORD):

@@ -1,10 +1,4 @@
-"""The sandbox's ASGI app: Descope's routes behind one middleware that does what Descope's edge does.
-
-The middleware (pure ASGI, one per request, no per-request task) normalises a leading `//`, injects
-faults, enforces rate limits, checks the management bearer, and turns every failure into Descope's
-error body. Handlers therefore only raise `DescopeError` and never see unauthenticated management
-calls. Tracebacks go to the server log only.
-"""
+"""The sandbox's ASGI app: Descope's routes behind one middleware that does what Descope's edge does."""
 
 from __future__ import annotations
 
@@ -19,17 +13,28 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-import anonconsole
-from anonconsole.sandbox import errors, routes_auth, routes_mgmt
+from anonconsole.sandbox import errors
 from anonconsole.sandbox.context import SandboxContext
 from anonconsole.sandbox.db import connect
 from anonconsole.sandbox.errors import DescopeError
 from anonconsole.sandbox.faults import Fault, Faults, injected_error, server_error
 from anonconsole.sandbox.ratelimit import RateLimiter
+from anonconsole.sandbox.routes import (
+    links,
+    otp,
+    password,
+    roles_audit,
+    sandbox,
+    sessions,
+    tenants,
+    test_users,
+    user_updates,
+    users,
+)
 from anonconsole.sandbox.store import Store
 from anonconsole.sandbox.tokens import TokenIssuer, parse_bearer
 
@@ -97,7 +102,12 @@ def _normalised(scope: Scope) -> Scope:
 
 
 class SandboxMiddleware:
-    """Edge behaviour for every HTTP request (see the module docstring)."""
+    """Edge behaviour for every HTTP request, one per request and no per-request task (pure ASGI).
+
+    It normalises a leading `//`, injects faults, enforces rate limits, checks the management bearer,
+    and turns every failure into Descope's error body. Handlers therefore only raise `DescopeError`
+    and never see unauthenticated management calls. Tracebacks go to the server log only.
+    """
 
     def __init__(
         self,
@@ -187,83 +197,6 @@ class SandboxApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def _ctx(request: Request) -> SandboxContext:
-    return request.app.state.ctx
-
-
-async def health(request: Request) -> Response:
-    ctx = _ctx(request)
-    return JSONResponse(
-        {
-            "status": "ok",
-            "projectId": ctx.project_id,
-            "users": ctx.store.user_count(),
-            "version": anonconsole.__version__,
-        }
-    )
-
-
-def _query_int(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.validation_failed(f"{name} must be an integer") from None
-    if value < 0:
-        raise errors.invalid_argument(f"{name} must not be negative")
-    return value
-
-
-async def outbox(request: Request) -> Response:
-    """What the real service would have e-mailed or texted, newest first."""
-    store = _ctx(request).store
-    if request.method == "DELETE":
-        store.clear_outbox()
-        return JSONResponse({})
-    limit = _query_int(request, "limit", 100)
-    login_id = request.query_params.get("loginId") or None
-    return JSONResponse({"messages": store.list_outbox(limit=limit, login_id=login_id)})
-
-
-def _rate(data: dict[str, object], name: str) -> float:
-    value = data.get(name) or 0
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise errors.validation_failed(f"{name} must be a number between 0 and 1")
-    return float(value)
-
-
-async def faults(request: Request) -> Response:
-    """Read or change the fault knobs of the running sandbox (demos and reliability tests).
-
-    POST {"latencyMs": int, "errorRate": 0..1, "dropRate": 0..1, "paths": [path prefixes]}; every
-    field optional (absent = off / all paths).
-    """
-    knobs: Faults = request.app.state.faults
-    if request.method == "POST":
-        data = await errors.read_json(request)
-        body = errors.Body(data)
-        latency = body.integer("latencyMs", default=0) or 0
-        error_rate, drop_rate = (_rate(data, name) for name in ("errorRate", "dropRate"))
-        body.ignore("errorRate", "dropRate")
-        prefixes = tuple(body.strings("paths") or ())
-        body.done()
-        try:
-            knobs.set(latency_ms=latency, error_rate=error_rate, drop_rate=drop_rate, paths=prefixes)
-        except ValueError as exc:
-            raise errors.invalid_argument(str(exc)) from None
-    return JSONResponse(knobs.to_json())
-
-
-def sandbox_routes() -> list[BaseRoute]:
-    return [
-        Route("/_sandbox/health", health, methods=["GET"]),
-        Route("/_sandbox/outbox", outbox, methods=["GET", "DELETE"]),
-        Route("/_sandbox/faults", faults, methods=["GET", "POST"]),
-    ]
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Router 404/405 in Descope's shape."""
     assert isinstance(exc, HTTPException)
@@ -283,7 +216,18 @@ def build_app(
     rate_limits: bool = False,
 ) -> Starlette:
     """The sandbox app. Rate limits are off unless asked for (the CLI turns them on by default)."""
-    routes: list[BaseRoute] = [*routes_mgmt.routes(), *routes_auth.routes(), *sandbox_routes()]
+    routes: list[BaseRoute] = [
+        *users.routes(),
+        *user_updates.routes(),
+        *test_users.routes(),
+        *tenants.routes(),
+        *roles_audit.routes(),
+        *sessions.routes(),
+        *password.routes(),
+        *otp.routes(),
+        *links.routes(),
+        *sandbox.routes(),
+    ]
     app = SandboxApp(routes=routes, exception_handlers={HTTPException: _http_error})
     knobs = faults or Faults()
     app.state.faults = knobs

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QFont, QPalette
+from PySide6.QtGui import QCloseEvent, QFont
 from PySide6.QtWidgets import (
     QAbstractButton,
     QComboBox,
@@ -36,17 +35,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from anonconsole import config, secrets
-from anonconsole.config import ConfigError, Profile, ProfileStore, ValidationError
-from anonconsole.gateway import (
-    AuthenticationFailed,
-    Connection,
-    ConnectionCheck,
-    Gateway,
-    GatewayError,
-    PermissionDenied,
-    UnknownProject,
-)
+from anonconsole.core.connection import Connection, ConnectionCheck
+from anonconsole.core.errors import GatewayError
+from anonconsole.operations.connection_check import check_connection, describe_check, explain_failure
+from anonconsole.runtime.tasks import TaskOwner, in_thread
+from anonconsole.settings import key_store, profiles
+from anonconsole.settings.profiles import ConfigError, Profile, ProfileStore, ValidationError
+from anonconsole.views import style
 from anonconsole.views.widgets import named
 
 T = TypeVar("T")
@@ -54,32 +49,8 @@ Check = Callable[[Connection], Awaitable[ConnectionCheck]]
 SandboxCheck = Callable[[], Awaitable[ConnectionCheck]]
 
 TITLE = "Connections — AnonConsole"
-TEST_TIMEOUT_SECONDS = 15.0
 NEW_PROFILE_NAME = "New profile"
 CUSTOM = "custom"
-# Error and success colours readable on the light and the dark palette (app.apply_color_scheme).
-_COLORS = {"light": ("#c62828", "#2e7d32"), "dark": ("#ff8a80", "#81c784")}
-_STYLE = """
-QLabel[role="error"] {{ color: {error}; }}
-QLabel#testResult[state="ok"] {{ color: {ok}; }}
-QLabel#testResult[state="error"] {{ color: {error}; }}
-"""
-
-
-async def check_connection(connection: Connection) -> ConnectionCheck:
-    """License handshake + a one-user search (`Gateway.check`), with a short timeout for a dialog."""
-    async with await Gateway.open(connection, timeout_seconds=TEST_TIMEOUT_SECONDS) as gateway:
-        return await gateway.check()
-
-
-async def in_thread(call: Callable[[], T]) -> T:
-    """Run a blocking keyring or file call in a worker thread, off the UI thread.
-
-    Always a closure, never `to_thread(f, *args)`: qasync's executor logs the submitted callable and
-    its result at DEBUG, so neither may be a key (results carrying one are `Connection`s, whose repr
-    hides it).
-    """
-    return await asyncio.to_thread(call)
 
 
 def _current_task() -> asyncio.Task[Any] | None:
@@ -88,32 +59,6 @@ def _current_task() -> asyncio.Task[Any] | None:
         return asyncio.current_task()
     except RuntimeError:
         return None
-
-
-def explain_failure(error: GatewayError, project_id: str) -> str:
-    """The test's verdict in plain words: wrong key, wrong project, missing permission or no answer."""
-    if isinstance(error, UnknownProject):
-        return (
-            f"The project ID {project_id} was not recognised by the service. Check the project ID "
-            "(Descope console → Project settings) and the base URL."
-        )
-    if isinstance(error, AuthenticationFailed):
-        return (
-            "The management key was refused. Check that it belongs to this project and has not been "
-            "deleted or expired (Descope console → Company → Management keys)."
-        )
-    if isinstance(error, PermissionDenied):
-        return (
-            "The management key works but lacks the permissions this console needs (searching and "
-            "managing users and tenants). Give the key a broader role in the Descope console."
-        )
-    return error.user_message
-
-
-def describe_check(check: ConnectionCheck) -> str:
-    """A successful test in one sentence."""
-    tier = f", rate-limit tier {check.rate_limit_tier}" if check.rate_limit_tier else ""
-    return f"Connected to {check.host}: project {check.project_id}, {check.user_count:,} users{tier}."
 
 
 class ConnectDialog(QDialog):
@@ -149,15 +94,14 @@ class ConnectDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         named(self, "connectDialog", "Connections")
+        style.apply(self)
         self.setWindowTitle(TITLE)
-        dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
-        error, ok = _COLORS["dark" if dark else "light"]
-        self.setStyleSheet(_STYLE.format(error=error, ok=ok))
         self.resize(820, 520)
         self.store = store
         self._check = check
         self._sandbox_check = sandbox_check
         self._editing: str | None = None  # the stored profile in the form; None for a new one
+        self._tasks = TaskOwner("connect dialog")
         self._task: asyncio.Task[Any] | None = None
         self._show_errors = False
         self._loading = False
@@ -197,7 +141,6 @@ class ConnectDialog(QDialog):
         self.profile_list = named(QListWidget(), "profileList", "Profiles")
         self.profile_list.setMinimumWidth(200)
         self.profile_list.setMaximumWidth(260)
-        self.profile_list.setStyleSheet("QListWidget#profileList::item { padding: 4px 6px; }")
         self.profile_list.currentItemChanged.connect(self._on_selection)
         column.addWidget(self.profile_list, stretch=1)
         row = QHBoxLayout()
@@ -252,7 +195,7 @@ class ConnectDialog(QDialog):
         self._add_row(form, "Tenant &ID:", self.tenant_id, None)
         self._add_row(form, "Tenant na&me:", self.tenant_name, "anonymous_tenant")
         self.grace_days = named(QSpinBox(), "graceDays", "Grace period in days")
-        self.grace_days.setRange(0, config.MAX_GRACE_DAYS)
+        self.grace_days.setRange(0, profiles.MAX_GRACE_DAYS)
         self.grace_days.setSuffix(" days")
         self.grace_days.setToolTip("Extra days past an anonymous user's lifetime before it may be culled")
         self.grace_days.valueChanged.connect(self._on_edited)
@@ -302,9 +245,9 @@ class ConnectDialog(QDialog):
         layout = QHBoxLayout(row)
         layout.setContentsMargins(0, 0, 0, 0)
         self.base_url_preset = named(QComboBox(), "baseUrlPreset", "Base URL preset")
-        self.base_url_preset.addItem("Descope", config.DEFAULT_BASE_URL)
+        self.base_url_preset.addItem("Descope", profiles.DEFAULT_BASE_URL)
         self.base_url_preset.addItem("Regional", "")
-        self.base_url_preset.addItem("Local sandbox", config.LOCAL_SANDBOX_URL)
+        self.base_url_preset.addItem("Local sandbox", profiles.LOCAL_SANDBOX_URL)
         self.base_url_preset.addItem("Custom domain", CUSTOM)
         self.base_url_preset.setToolTip(
             "Descope's default service, the regional one your project ID implies, the sandbox started by "
@@ -408,7 +351,7 @@ class ConnectDialog(QDialog):
         self.tenant_name.setText(profile.anonymous_tenant_name)
         self.grace_days.setValue(profile.grace_days)
         self._update_presets()
-        self._select_preset(config.LOCAL_SANDBOX_URL if profile.is_sandbox else profile.base_url)
+        self._select_preset(profiles.LOCAL_SANDBOX_URL if profile.is_sandbox else profile.base_url)
         self._apply_kind(profile)
         self._show_problems({})
         self._set_result("", "")
@@ -470,7 +413,7 @@ class ConnectDialog(QDialog):
         """Whether the form differs from what is saved (a typed key counts)."""
         if self._editing is None or self.key.text().strip():
             return True
-        return config.normalized(self.form_profile()) != self._base()
+        return profiles.normalized(self.form_profile()) != self._base()
 
     def _validated(self, *, for_test: bool = False) -> Profile | None:
         """The form's profile, validated; else None with the problems shown next to their fields."""
@@ -482,7 +425,7 @@ class ConnectDialog(QDialog):
             if for_test:
                 problems.pop("name", None)
             self._show_problems(problems)
-            return None if problems else config.normalized(self.form_profile())
+            return None if problems else profiles.normalized(self.form_profile())
         self._show_problems({})
         return profile
 
@@ -494,9 +437,7 @@ class ConnectDialog(QDialog):
     def _set_result(self, text: str, state: str) -> None:
         """The line under the form: a test's verdict, or what went wrong saving ("ok"/"error"/"")."""
         self.result_label.setText(text)
-        self.result_label.setProperty("state", state)
-        self.result_label.style().unpolish(self.result_label)
-        self.result_label.style().polish(self.result_label)
+        style.set_state(self.result_label, "state", state)
 
     def show_message(self, text: str, *, error: bool = True) -> None:
         """Show why the dialog opened (e.g. "Could not connect to Production: …") under the form."""
@@ -521,7 +462,7 @@ class ConnectDialog(QDialog):
 
     def _update_presets(self, *_args: object) -> None:
         """The Regional entry follows the project ID (enabled only for a regional one)."""
-        regional = config.regional_base_url(self.project_id.text())
+        regional = profiles.regional_base_url(self.project_id.text())
         index = 1
         self.base_url_preset.setItemData(index, regional or "")
         self.base_url_preset.setItemText(
@@ -564,18 +505,16 @@ class ConnectDialog(QDialog):
     def _launch(self, work: Coroutine[Any, Any, T], *, blocking: bool = True) -> asyncio.Task[T]:
         """Run `work` on the loop; a blocking one freezes the dialog's controls until it ends."""
         self._cancel_running()
-        task = asyncio.ensure_future(work)
+        task = self._tasks.start(work, key="work")
         self._task = task
         self._set_busy(True, blocking=blocking)
         task.add_done_callback(self._finished)
         return task
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
-        if self._task is task:
+        if self._task is task:  # its failure, if any, reaches the error dialog through the owner
             self._task = None
             self._set_busy(False)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            sys.excepthook(type(error), error, error.__traceback__)  # the app's error dialog
 
     def _cancel_running(self) -> None:
         """Stop a test still running (switching profile, closing): its answer no longer matters."""
@@ -639,7 +578,7 @@ class ConnectDialog(QDialog):
             answer = await self._check(await self._connection(profile))
         except GatewayError as failure:
             return False, explain_failure(failure, profile.project_id)
-        except (ConfigError, secrets.KeyringUnavailable) as problem:
+        except (ConfigError, key_store.KeyringUnavailable) as problem:
             return False, problem.user_message
         return True, describe_check(answer)
 
@@ -649,10 +588,10 @@ class ConnectDialog(QDialog):
         if typed:
             return Connection(profile.project_id, profile.base_url, typed)
         if self._editing is None:
-            raise config.KeyMissing("Enter the management key to test the connection.")
+            raise profiles.KeyMissing("Enter the management key to test the connection.")
         stored = self.store.get(self._editing)
         return await in_thread(
-            lambda: Connection(profile.project_id, profile.base_url, config.stored_key(stored))
+            lambda: Connection(profile.project_id, profile.base_url, profiles.stored_key(stored))
         )
 
     async def save(self) -> Profile | None:
@@ -667,7 +606,7 @@ class ConnectDialog(QDialog):
         except ValidationError as invalid:
             self._show_problems(invalid.problems)
             return None
-        except (ConfigError, secrets.KeyringUnavailable) as problem:
+        except (ConfigError, key_store.KeyringUnavailable) as problem:
             self._set_result(problem.user_message, "error")
             return None
         self._editing = saved.name
@@ -719,7 +658,7 @@ class ConnectDialog(QDialog):
             return None
         try:
             copy = await in_thread(lambda: self.store.duplicate(name))
-        except (ConfigError, secrets.KeyringUnavailable) as problem:
+        except (ConfigError, key_store.KeyringUnavailable) as problem:
             self._set_result(problem.user_message, "error")
             return None
         self._fill_list(copy.name)
@@ -737,7 +676,7 @@ class ConnectDialog(QDialog):
             return False
         try:
             await in_thread(lambda: self.store.remove(name))
-        except (ConfigError, secrets.KeyringUnavailable) as problem:
+        except (ConfigError, key_store.KeyringUnavailable) as problem:
             self._set_result(problem.user_message, "error")
             return False
         self._fill_list(self.store.last_profile)

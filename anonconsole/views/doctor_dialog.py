@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from anonconsole.doctor import Check, DoctorReport
+from anonconsole.operations.doctor import Check, DoctorReport
+from anonconsole.runtime.tasks import TaskOwner
 
 
 class DoctorDialog(QDialog):
@@ -49,6 +50,7 @@ class DoctorDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(640, 420)
         self.report: DoctorReport | None = None
+        self.tasks = TaskOwner("doctor dialog")
         self.task: asyncio.Task[None] | None = None
 
     def add_check(self, check: Check) -> None:
@@ -70,4 +72,4 @@ class DoctorDialog(QDialog):
                 else "The setup has a problem: see the failed check above."
             )
 
-        self.task = asyncio.ensure_future(runner())
+        self.task = self.tasks.start(runner(), key="verify")

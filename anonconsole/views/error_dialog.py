@@ -14,7 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from anonconsole.messages import Unexpected
+from anonconsole.runtime.messages import Unexpected
+from anonconsole.views import style
+from anonconsole.views.widgets import named
 
 
 class ErrorDialog(QDialog):
@@ -26,8 +28,7 @@ class ErrorDialog(QDialog):
 
     def __init__(self, report: Unexpected, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("errorDialog")
-        self.setAccessibleName("Unexpected error")
+        style.apply(named(self, "errorDialog", "Unexpected error"))
         self.setWindowTitle("AnonConsole — unexpected error")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.resize(640, 420)
@@ -42,7 +43,6 @@ class ErrorDialog(QDialog):
         summary.setAccessibleName("Error summary")
         summary.setWordWrap(True)
         summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        summary.setStyleSheet("font-weight: bold")
 
         qt_versions = f"PySide6 {PySide6.__version__}, Qt {qVersion()}\n"
         self.details = QPlainTextEdit(qt_versions + report.details)

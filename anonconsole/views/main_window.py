@@ -11,6 +11,7 @@ import platform
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 import PySide6
 from PySide6.QtCore import Qt, Signal, qVersion
@@ -40,13 +41,19 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 import anonconsole
-from anonconsole import messages
-from anonconsole.core.records import Tenant
-from anonconsole.gateway import Gateway, GatewayError, UserFilter
+from anonconsole.core.classify import ANONYMOUS_TENANT_NAME
+from anonconsole.core.errors import GatewayError
+from anonconsole.operations.overview import Overview, load_overview
+from anonconsole.runtime import messages
+from anonconsole.runtime.tasks import TaskOwner
+from anonconsole.views import style
 from anonconsole.views.error_dialog import ErrorDialog
 from anonconsole.views.users_area import UsersArea
 from anonconsole.views.users_view import UsersView
 from anonconsole.views.widgets import named
+
+if TYPE_CHECKING:
+    from anonconsole.gateway import Gateway
 
 
 @dataclass(frozen=True)
@@ -92,34 +99,6 @@ PAGES = (
 )
 
 
-@dataclass(frozen=True)
-class Overview:
-    """What the Overview page shows, read from the connected project."""
-
-    project_id: str
-    base_url: str
-    total_users: int  # test users excluded, as Descope's console counts them
-    test_users: int
-    tenants: list[Tenant]
-
-
-async def load_overview(gateway: Gateway) -> Overview:
-    """Read the overview figures: user counts from one-user searches' totals, and every tenant."""
-    (_, total), (_, test_total), tenants = await asyncio.gather(
-        gateway.search_users(UserFilter(), page=0, limit=1),
-        gateway.search_users(UserFilter(test_users="only"), page=0, limit=1),
-        gateway.load_all_tenants(),
-    )
-    connection = gateway.connection
-    return Overview(
-        project_id=connection.project_id,
-        base_url=connection.base_url,
-        total_users=total,
-        test_users=test_total,
-        tenants=sorted(tenants, key=lambda tenant: (tenant.name.casefold(), tenant.id)),
-    )
-
-
 class EmptyPage(QWidget):
     """The empty state of a page whose view is not in this version: says what it will hold."""
 
@@ -127,7 +106,8 @@ class EmptyPage(QWidget):
         super().__init__(parent)
         named(self, f"{spec.key}Page", f"{spec.title} page")
         title = QLabel(spec.title)
-        title.setStyleSheet("font-size: 18pt; font-weight: 600")
+        title.setProperty("role", "pageTitle")
+        style.apply(title)
         body = QLabel(
             f"{spec.coming}\n\nThis page is not available yet in this version of AnonConsole "
             f"({anonconsole.__version__}). It stays empty rather than showing made-up data."
@@ -159,7 +139,8 @@ class OverviewPage(QWidget):
         super().__init__(parent)
         named(self, "overviewPage", "Overview page")
         title = QLabel("Overview")
-        title.setStyleSheet("font-size: 18pt; font-weight: 600")
+        title.setProperty("role", "pageTitle")
+        style.apply(title)
         self.state = named(QLabel("Not connected."), "overviewState", "Overview state")
         self.state.setWordWrap(True)
 
@@ -255,7 +236,7 @@ class MainWindow(QMainWindow):
         self._gateway: Gateway | None = None
         self._connecting = False
         self._refreshing = False
-        self._tasks: set[asyncio.Task[object]] = set()  # network work to cancel when the window closes
+        self._tasks = TaskOwner("main window")  # network work to cancel when the window closes
         self._build_actions()
         self._build_central()
         self._build_status_bar()
@@ -287,7 +268,7 @@ class MainWindow(QMainWindow):
         self.connect_action.setObjectName("connectAction")
         self.connect_action.setToolTip("Choose, add or edit a Descope project connection (Ctrl+Shift+O)")
         self.connect_action.triggered.connect(self.connect_dialog_requested)
-        self.find_action = QAction("&Find users", self, shortcut=QKeySequence.StandardKey.Find)
+        self.find_action = QAction("&Find users", self, shortcut=QKeySequence(QKeySequence.StandardKey.Find))
         self.find_action.setObjectName("findAction")
         self.find_action.setToolTip("Search the users of the page shown (Ctrl+F)")
         self.find_action.triggered.connect(self.focus_search)
@@ -326,9 +307,7 @@ class MainWindow(QMainWindow):
     def _build_central(self) -> None:
         """Navigation on the left, the stacked pages on the right."""
         self.navigation = named(QListWidget(), "navigation", "Navigation")
-        self.navigation.setStyleSheet(
-            "QListWidget#navigation { outline: 0; } QListWidget#navigation::item { padding: 6px 8px; }"
-        )
+        style.apply(self.navigation)
         self.navigation.setMinimumWidth(170)
         self.navigation.setMaximumWidth(240)
         self.pages = named(QStackedWidget(), "pages", "Pages")
@@ -365,6 +344,7 @@ class MainWindow(QMainWindow):
     def _build_notice(self) -> QFrame:
         """A hidden banner for warnings and errors that must not scroll away with the status bar."""
         self.notice = named(QFrame(), "notice", "Notice")
+        style.apply(self.notice)
         self.notice_text = named(QLabel(), "noticeText", "Notice text")
         self.notice_text.setWordWrap(True)
         self.notice_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -389,6 +369,7 @@ class MainWindow(QMainWindow):
         self.progress.setTextVisible(False)
         self.progress.hide()
         self.connection_label = named(QLabel("Not connected"), "connectionLabel", "Connection")
+        style.apply(self.connection_label)
         self.connection_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.load_progress = named(QProgressBar(), "loadProgress", "Loading users")
         self.load_progress.setMaximumWidth(220)
@@ -414,8 +395,9 @@ class MainWindow(QMainWindow):
         index = self.page_index(key)
         old = self.pages.widget(index)
         self.pages.insertWidget(index, widget)
-        self.pages.removeWidget(old)
-        old.deleteLater()
+        if old is not None:
+            self.pages.removeWidget(old)
+            old.deleteLater()
         self.pages.setCurrentIndex(self.navigation.currentRow())
 
     def show_page(self, key: str) -> None:
@@ -443,7 +425,7 @@ class MainWindow(QMainWindow):
         gateway: Gateway,
         *,
         tenant_id: str = "",
-        tenant_name: str = "Anonymous Users",
+        tenant_name: str = ANONYMOUS_TENANT_NAME,
         grace_days: int = 0,
     ) -> asyncio.Task[None]:
         """Use `gateway` from now on: load the overview (returned task) and all users."""
@@ -459,18 +441,16 @@ class MainWindow(QMainWindow):
         return self.refresh_overview()  # type: ignore[no-any-return]
 
     def load_users(
-        self, *, tenant_id: str = "", tenant_name: str = "Anonymous Users", grace_days: int = 0
+        self, *, tenant_id: str = "", tenant_name: str = ANONYMOUS_TENANT_NAME, grace_days: int = 0
     ) -> None:
         """(Re)load the users of the connection with this anonymous tenant; cancelled on close."""
         if self._gateway is None:
             return
-        task = asyncio.ensure_future(
+        self._tasks.start(
             self.users.connect_to(
                 self._gateway, tenant_id=tenant_id, tenant_name=tenant_name, grace_days=grace_days
             )
         )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def refresh(self) -> None:
         """F5: reload the overview and the users; views keep their filters, sort and selection."""
@@ -533,8 +513,7 @@ class MainWindow(QMainWindow):
         task = asyncio.current_task()
         if gateway is None or task is None:
             return
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.adopt(task)
         self.refresh_action.setEnabled(False)
         self._set_busy(refreshing=True)
         self.overview.show_state("Loading figures from the project…")
@@ -569,7 +548,7 @@ class MainWindow(QMainWindow):
         """The permanent label (short), red when it reports a failure; details in its tooltip."""
         self.connection_label.setText(messages.scrub(text))
         self.connection_label.setToolTip(messages.scrub(details or text))
-        self.connection_label.setStyleSheet("color: #c62828; font-weight: 600" if error else "")
+        style.set_state(self.connection_label, "state", "error" if error else "")
 
     def _set_busy(self, *, connecting: bool | None = None, refreshing: bool | None = None) -> None:
         """The busy indicator shows while connecting or while a refresh runs."""
@@ -594,13 +573,7 @@ class MainWindow(QMainWindow):
 
     def show_notice(self, message: messages.Message) -> None:
         """The banner above the pages: a warning or error that should stay until dismissed."""
-        error = message.level is messages.Level.ERROR
-        self.notice.setProperty("level", message.level.value)
-        self.notice.setStyleSheet(
-            "QFrame#notice { background: %s; border: 1px solid %s; border-radius: 4px; }"
-            "QFrame#notice QLabel, QFrame#notice QToolButton { color: #202020; }"
-            % (("#fde2e1", "#e57373") if error else ("#fff4d6", "#e0b84f"))
-        )
+        style.set_state(self.notice, "level", message.level.value)
         self.notice_text.setText(messages.scrub(message.text))
         self.notice.show()
 
@@ -625,13 +598,16 @@ class MainWindow(QMainWindow):
 
     # -- closing ----------------------------------------------------------------------------------
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+    def close_quietly(self) -> None:
+        """`close` for a signal handler (Ctrl+C, SIGTERM), which has no use for its result."""
+        self.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
         """Stop listening to the bridge and tell the app, which stops what it started."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()
         self.users.cancel()
         super().closeEvent(event)
         self.closed.emit()
@@ -642,9 +618,8 @@ class MainWindow(QMainWindow):
         The loop must outlive that work: qasync steps what is left once more after it stops, with no
         running loop, where a task's cleanup would fail.
         """
-        pending = list(self._tasks)
         self.close()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await self._tasks.aclose()
         await self.users.close()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -35,21 +35,26 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from anonconsole.audit import AuditLog
+from anonconsole.core.classify import ANONYMOUS_TENANT_NAME
+from anonconsole.core.errors import GatewayError
 from anonconsole.core.records import SessionSettings, Tenant
 from anonconsole.core.tenant_setup import (
-    DEFAULT_TENANT_NAME,
     PRESETS,
     Desired,
     Lifetime,
     TenantPlan,
-    plan,
     validate,
 )
-from anonconsole.doctor import Check, run_doctor
-from anonconsole.gateway import Gateway, GatewayError, NotFound
-from anonconsole.tenant_apply import ApplyResult, apply_plan
-from anonconsole.views.widgets import named
+from anonconsole.operations.audit_log import AuditLog
+from anonconsole.operations.doctor import Check, DoctorReport, run_doctor
+from anonconsole.operations.shape import Refusal
+from anonconsole.operations.tenant_setup import ApplyResult, apply_plan, inspect_tenant, plan_setup
+from anonconsole.runtime.tasks import TaskOwner
+from anonconsole.views import style
+from anonconsole.views.widgets import camel, named
+
+if TYPE_CHECKING:
+    from anonconsole.gateway import Gateway
 
 UNITS = ("minutes", "hours", "days", "weeks")
 CUSTOM = "Custom"
@@ -67,11 +72,11 @@ class _LifetimeEdit(QWidget):
         self.value = QSpinBox(self)
         self.value.setRange(0, 100_000)
         self.value.setValue(value)
-        named(self.value, f"{name}_value", f"{label} value")
+        named(self.value, camel(name, "value"), f"{label} value")
         self.unit = QComboBox(self)
         self.unit.addItems(UNITS)
         self.unit.setCurrentText(unit)
-        named(self.unit, f"{name}_unit", f"{label} unit")
+        named(self.unit, camel(name, "unit"), f"{label} unit")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.value)
@@ -86,27 +91,41 @@ class _LifetimeEdit(QWidget):
         self.unit.setCurrentText(lifetime.unit)
 
 
-class TenantPage(QWizardPage):
+R = TypeVar("R")  # what a work page's work returns
+
+
+class _Page(QWizardPage):
+    """A page of the wizard: its object name (`<key>Page`), title and subtitle, and the wizard."""
+
+    def __init__(self, wizard: TenantWizard, key: str, title: str, subtitle: str = "") -> None:
+        super().__init__()
+        self._wizard = wizard
+        self.setObjectName(f"{key}Page")
+        self.setTitle(title)
+        if subtitle:
+            self.setSubTitle(subtitle)
+
+
+class TenantPage(_Page):
     """Which tenant: found by name (created when missing) or given by ID. Looks it up as you type."""
 
     def __init__(self, wizard: TenantWizard) -> None:
-        super().__init__()
-        self._wizard = wizard
-        self.setObjectName("tenant_page")
-        self.setTitle("The anonymous tenant")
-        self.setSubTitle(
+        super().__init__(
+            wizard,
+            "tenant",
+            "The anonymous tenant",
             "Anonymous users live in their own tenant, whose session settings give them a limited "
-            "lifetime. Find it by name (it is created if missing) or give its ID."
+            "lifetime. Find it by name (it is created if missing) or give its ID.",
         )
-        self.by_name = named(QRadioButton("Find or create the tenant named"), "by_name", "Find by name")
-        self.by_id = named(QRadioButton("Use the existing tenant with ID"), "by_id", "Use tenant ID")
+        self.by_name = named(QRadioButton("Find or create the tenant named"), "byName", "Find by name")
+        self.by_id = named(QRadioButton("Use the existing tenant with ID"), "byId", "Use tenant ID")
         group = QButtonGroup(self)
         group.addButton(self.by_name)
         group.addButton(self.by_id)
-        self.name = named(QLineEdit(DEFAULT_TENANT_NAME), "tenant_name", "Tenant name")
-        self.tenant_id = named(QLineEdit(), "tenant_id", "Tenant ID")
+        self.name = named(QLineEdit(ANONYMOUS_TENANT_NAME), "tenantName", "Tenant name")
+        self.tenant_id = named(QLineEdit(), "tenantId", "Tenant ID")
         self.tenant_id.setPlaceholderText("T2…")
-        self.status = named(QLabel(), "lookup_status", "Lookup result")
+        self.status = named(QLabel(), "lookupStatus", "Lookup result")
         self.status.setWordWrap(True)
         form = QFormLayout(self)
         form.addRow(self.by_name, self.name)
@@ -121,7 +140,7 @@ class TenantPage(QWizardPage):
         self._task: asyncio.Task[None] | None = None
         self._done = False
 
-    def initializePage(self) -> None:  # noqa: N802 (Qt's name)
+    def initializePage(self) -> None:
         remembered = self._wizard.remembered_tenant_id
         (self.by_id if remembered else self.by_name).setChecked(True)
         if remembered:
@@ -138,9 +157,7 @@ class TenantPage(QWizardPage):
 
     def _lookup_now(self) -> None:
         self._timer.stop()
-        if self._task and not self._task.done():
-            self._task.cancel()
-        self._task = asyncio.ensure_future(self._lookup())
+        self._task = self._wizard.tasks.start(self._lookup(), key="lookup")
 
     async def _lookup(self) -> None:
         wizard = self._wizard
@@ -155,14 +172,9 @@ class TenantPage(QWizardPage):
             return
         self.status.setText("Looking up…")
         try:
-            if by_id:
-                try:
-                    tenant: Tenant | None = await wizard.gateway.load_tenant(wanted)
-                except NotFound:
-                    tenant = None
-            else:
-                tenant = await wizard.gateway.find_tenant_by_name(wanted)
-            settings = await wizard.gateway.load_tenant_settings(tenant.id) if tenant else None
+            tenant, settings = await inspect_tenant(
+                wizard.gateway, tenant_id=wanted if by_id else "", tenant_name=wanted
+            )
         except GatewayError as exc:
             self.status.setText(f"Could not look up the tenant: {exc.user_message}")
             return
@@ -177,25 +189,24 @@ class TenantPage(QWizardPage):
         self._done = True
         self.completeChanged.emit()
 
-    def isComplete(self) -> bool:  # noqa: N802
+    def isComplete(self) -> bool:
         return self._done
 
-    def cleanupPage(self) -> None:  # noqa: N802
+    def cleanupPage(self) -> None:
         if self._task and not self._task.done():
             self._task.cancel()
 
 
-class LifetimesPage(QWizardPage):
+class LifetimesPage(_Page):
     """How long anonymous users live (refresh token) and how often sessions refresh."""
 
     def __init__(self, wizard: TenantWizard) -> None:
-        super().__init__()
-        self._wizard = wizard
-        self.setObjectName("lifetimes_page")
-        self.setTitle("Lifetimes")
-        self.setSubTitle(
+        super().__init__(
+            wizard,
+            "lifetimes",
+            "Lifetimes",
             "An anonymous user can come back until its refresh token expires, counted from its last "
-            "sign-in; after that it can be culled."
+            "sign-in; after that it can be culled.",
         )
         self.preset = named(QComboBox(), "preset", "Lifetime preset")
         self.preset.addItems([*PRESETS, CUSTOM])
@@ -211,9 +222,8 @@ class LifetimesPage(QWizardPage):
         )
         self.inactivity = _LifetimeEdit("inactivity", "Inactivity timeout", 1, "days")
         self.inactivity.setEnabled(False)
-        self.errors = named(QLabel(), "lifetime_errors", "Problems with these lifetimes")
+        self.errors = named(QLabel(), "lifetimeErrors", "Problems with these lifetimes")
         self.errors.setWordWrap(True)
-        self.errors.setStyleSheet("color: #d0433b;")
         form = QFormLayout(self)
         form.addRow("Anonymous users live:", self.preset)
         form.addRow("Refresh token:", self.refresh)
@@ -228,7 +238,7 @@ class LifetimesPage(QWizardPage):
         self.inactivity_on.toggled.connect(self._changed)
         self._changed()
 
-    def initializePage(self) -> None:  # noqa: N802
+    def initializePage(self) -> None:
         settings = self._wizard.settings
         if settings and settings.enabled:
             current = Lifetime.of(settings.refresh_token_expiration, settings.refresh_token_expiration_unit)
@@ -262,22 +272,20 @@ class LifetimesPage(QWizardPage):
         self.errors.setText("\n".join(self.problems()))
         self.completeChanged.emit()
 
-    def isComplete(self) -> bool:  # noqa: N802
+    def isComplete(self) -> bool:
         return not self.problems()
 
 
-class ReviewPage(QWizardPage):
+class ReviewPage(_Page):
     """What will change, before → after, in plain words. Its Apply is the only commit."""
 
     def __init__(self, wizard: TenantWizard) -> None:
-        super().__init__()
-        self._wizard = wizard
-        self.setObjectName("review_page")
-        self.setTitle("Review")
-        self.setSubTitle("Nothing has changed yet. Apply makes these changes in Descope.")
+        super().__init__(
+            wizard, "review", "Review", "Nothing has changed yet. Apply makes these changes in Descope."
+        )
         self.setCommitPage(True)
         self.setButtonText(QWizard.WizardButton.CommitButton, "&Apply")
-        self.summary = named(QLabel(), "plan_summary", "What will happen")
+        self.summary = named(QLabel(), "planSummary", "What will happen")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.diff = named(QTableWidget(0, 3), "plan_diff", "Settings before and after")
@@ -292,11 +300,17 @@ class ReviewPage(QWizardPage):
         layout.addWidget(self.summary)
         layout.addWidget(self.diff)
 
-    def initializePage(self) -> None:  # noqa: N802
+    def initializePage(self) -> None:
         wizard = self._wizard
-        wizard.plan = plan(
+        planned = plan_setup(
             wizard.tenant, wizard.settings, wizard.lifetimes.desired(), name=wizard.tenant_name
         )
+        if isinstance(planned, Refusal):  # the Lifetimes page checks first: this is a safety net
+            wizard.plan = None
+            self.summary.setText(planned.summary())
+            self.diff.setVisible(False)
+            return
+        wizard.plan = planned
         self.summary.setText("\n\n".join(wizard.plan.summary()))
         self.diff.setRowCount(len(wizard.plan.changes))
         for row, change in enumerate(wizard.plan.changes):
@@ -307,6 +321,9 @@ class ReviewPage(QWizardPage):
             QWizard.WizardButton.CommitButton, "&Continue" if wizard.plan.is_noop else "&Apply"
         )
 
+    def isComplete(self) -> bool:
+        return self._wizard.plan is not None
+
 
 class _ResultList(QListWidget):
     def add(self, passed: bool | None, text: str) -> None:
@@ -316,85 +333,96 @@ class _ResultList(QListWidget):
         self.addItem(item)
 
 
-class _WorkPage(QWizardPage):
-    """A page that runs one piece of async work on entry and lists its results as they come."""
+class _WorkPage(_Page, Generic[R]):
+    """A page that runs one piece of async work on entry and lists its results as they come.
+
+    Attributes:
+        result: what the work returned; None while it runs (or before).
+    """
 
     busy_text = ""
 
-    def __init__(self, wizard: TenantWizard, key: str, title: str, items: tuple[str, str]) -> None:
-        super().__init__()
-        self._wizard = wizard
-        self.setObjectName(f"{key}_page")
-        self.setTitle(title)
+    def __init__(
+        self, wizard: TenantWizard, key: str, title: str, items: tuple[str, str], subtitle: str = ""
+    ) -> None:
+        super().__init__(wizard, key, title, subtitle)
+        self.result: R | None = None
         self.items = named(_ResultList(), *items)
-        self.outcome = named(QLabel(), f"{key}_outcome", f"{title} outcome")
+        self.outcome = named(QLabel(), f"{key}Outcome", f"{title} outcome")
         self.outcome.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.items)
         layout.addWidget(self.outcome)
         self._task: asyncio.Task[None] | None = None
 
-    def initializePage(self) -> None:  # noqa: N802
+    def initializePage(self) -> None:
+        self.result = None
         self.items.clear()
         self.outcome.setText(self.busy_text)
-        self._task = asyncio.ensure_future(self._work())
+        self._task = self._wizard.tasks.start(self._work(), key=self.objectName())
 
     async def _work(self) -> None:
         raise NotImplementedError
 
 
-class ApplyPage(_WorkPage):
+class ApplyPage(_WorkPage[ApplyResult]):
     """Applies the plan and says what was done; on failure, what was not and how to complete it."""
 
     busy_text = "Applying…"
 
     def __init__(self, wizard: TenantWizard) -> None:
-        super().__init__(wizard, "apply", "Applying", ("apply_steps", "What was done"))
+        super().__init__(wizard, "apply", "Applying", ("applySteps", "What was done"))
         self.steps = self.items
-        self.result: ApplyResult | None = None
-
-    def initializePage(self) -> None:  # noqa: N802
-        self.result = None
-        super().initializePage()
 
     async def _work(self) -> None:
         wizard = self._wizard
         assert wizard.plan is not None
-        self.result = await apply_plan(
-            wizard.gateway, wizard.plan, wizard.audit, profile=wizard.profile_name, before=wizard.settings
+        result = await apply_plan(
+            wizard.gateway,
+            wizard.plan,
+            wizard.audit,
+            profile=wizard.profile_name,
+            before=wizard.settings,
+            progress=lambda done, total, step: self.outcome.setText(f"{step}… ({done + 1} of {total})"),
         )
-        for step in self.result.steps:
+        for step in result.steps:
             self.steps.add(step.done, f"{step.name}: {step.detail}")
-        if not self.result.steps:
+        if not result.steps:
             self.steps.add(True, "Nothing to change: the tenant is already set up as asked.")
-        if self.result.tenant_id and wizard.remember is not None:
+        if result.tenant_id and wizard.remember is not None:
             try:
-                await wizard.remember(self.result.tenant_id)
+                await wizard.remember(result.tenant_id)
                 self.steps.add(True, "The connection profile remembers the tenant.")
-            except Exception as exc:  # noqa: BLE001 - any failure here is reported, not fatal
+            except Exception as exc:
                 self.steps.add(False, f"The profile could not remember the tenant: {exc}")
-        self.outcome.setText(self.result.summary())
+        self.result = result
+        self.outcome.setText(result.summary())
         self.completeChanged.emit()
-        wizard.applied.emit(self.result.ok)
+        wizard.applied.emit(result.ok)
 
-    def isComplete(self) -> bool:  # noqa: N802
+    def isComplete(self) -> bool:
         return self.result is not None and self.result.ok
 
 
-class VerifyPage(_WorkPage):
+class VerifyPage(_WorkPage[DoctorReport]):
     """Runs the doctor: a probe anonymous user, its tokens, then its removal."""
 
     busy_text = "Verifying…"
 
     def __init__(self, wizard: TenantWizard) -> None:
-        super().__init__(wizard, "verify", "Verify", ("verify_checks", "Verification checks"))
-        self.setSubTitle("A probe anonymous user is created by the recipe, checked and deleted.")
+        super().__init__(
+            wizard,
+            "verify",
+            "Verify",
+            ("verifyChecks", "Verification checks"),
+            "A probe anonymous user is created by the recipe, checked and deleted.",
+        )
         self.checks = self.items
-        self.passed: bool | None = None
 
-    def initializePage(self) -> None:  # noqa: N802
-        self.passed = None
-        super().initializePage()
+    @property
+    def passed(self) -> bool | None:
+        """Whether every check passed; None until the doctor has ended."""
+        return None if self.result is None else self.result.ok
 
     async def _work(self) -> None:
         wizard = self._wizard
@@ -404,7 +432,7 @@ class VerifyPage(_WorkPage):
             self.checks.add(check.passed, f"{check.name}: {check.detail}")
 
         report = await run_doctor(wizard.gateway, tenant_id=tenant_id or "", on_check=show)
-        self.passed = report.ok
+        self.result = report
         self.outcome.setText(
             "Everything works: new anonymous users get the tenant's lifetime."
             if report.ok
@@ -413,7 +441,7 @@ class VerifyPage(_WorkPage):
         self.completeChanged.emit()
         wizard.verified.emit(report.ok)
 
-    def isComplete(self) -> bool:  # noqa: N802
+    def isComplete(self) -> bool:
         return self.passed is not None
 
 
@@ -439,8 +467,7 @@ class TenantWizard(QWizard):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setObjectName("tenant_wizard")
-        self.setAccessibleName("Anonymous tenant setup")
+        style.apply(named(self, "tenantWizard", "Anonymous tenant setup"))
         self.setWindowTitle("Set up the anonymous tenant")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
@@ -451,8 +478,9 @@ class TenantWizard(QWizard):
         self.remember = remember
         self.tenant: Tenant | None = None
         self.settings: SessionSettings | None = None
-        self.tenant_name = DEFAULT_TENANT_NAME
+        self.tenant_name = ANONYMOUS_TENANT_NAME
         self.plan: TenantPlan | None = None
+        self.tasks = TaskOwner("tenant wizard")
         self.tenant_page = TenantPage(self)
         self.lifetimes = LifetimesPage(self)
         self.review = ReviewPage(self)
@@ -465,7 +493,7 @@ class TenantWizard(QWizard):
     async def wait_idle(self) -> None:
         """Until the running lookup, apply or verification (if any) ends; for tests and closing."""
         for page in (self.tenant_page, self.apply_page, self.verify_page):
-            task: Any = page._task  # noqa: SLF001 - the pages' own tasks
+            task: Any = page._task
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(task)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from anonconsole.core.classify import Classification, format_duration
 from anonconsole.core.records import LoginRecord, User
 from anonconsole.core.user_table import format_time
+from anonconsole.views.widgets import camel
 
 EMPTY_TEXT = "Select a user to see the details."
 
@@ -37,13 +38,13 @@ class UserDetails(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("user_details")
+        self.setObjectName("userDetails")
         self.setAccessibleName("User details")
         self._user_id = ""
 
         self._stack = QStackedWidget(self)
         empty = QLabel(EMPTY_TEXT)
-        empty.setObjectName("details_empty")
+        empty.setObjectName("detailsEmpty")
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         empty.setWordWrap(True)
         empty.setEnabled(False)
@@ -52,7 +53,7 @@ class UserDetails(QWidget):
         body = QWidget()
         layout = QVBoxLayout(body)
         self._verdict = QLabel()
-        self._verdict.setObjectName("details_verdict")
+        self._verdict.setObjectName("detailsVerdict")
         self._verdict.setAccessibleName("Classification")
         self._verdict.setWordWrap(True)
         self._verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -78,7 +79,7 @@ class UserDetails(QWidget):
             ("attributes", "Custom attributes"),
         ):
             value = QLabel()
-            value.setObjectName(f"details_{key}")
+            value.setObjectName(camel("details", key))
             value.setAccessibleName(label)
             value.setWordWrap(True)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -89,7 +90,7 @@ class UserDetails(QWidget):
         heading = QLabel("<b>Recent sign-ins</b>")
         layout.addWidget(heading)
         self._sign_ins = QTableWidget(0, 4)
-        self._sign_ins.setObjectName("details_sign_ins")
+        self._sign_ins.setObjectName("detailsSignIns")
         self._sign_ins.setAccessibleName("Recent sign-ins")
         self._sign_ins.setHorizontalHeaderLabels(["Time (UTC)", "City", "Country", "IP"])
         self._sign_ins.verticalHeader().hide()
@@ -99,7 +100,7 @@ class UserDetails(QWidget):
         self._sign_ins.setMinimumHeight(120)
         layout.addWidget(self._sign_ins)
         self._sign_ins_state = QLabel()
-        self._sign_ins_state.setObjectName("details_sign_ins_state")
+        self._sign_ins_state.setObjectName("detailsSignInsState")
         self._sign_ins_state.setEnabled(False)
         layout.addWidget(self._sign_ins_state)
         layout.addStretch(1)

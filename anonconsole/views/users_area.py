@@ -9,15 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from anonconsole.core.classify import AnonymousPolicy, Kind
+from anonconsole.core.classify import ANONYMOUS_TENANT_NAME, AnonymousPolicy, Kind
+from anonconsole.core.errors import GatewayError
 from anonconsole.core.user_table import UserTable
-from anonconsole.gateway import Gateway, GatewayError
-from anonconsole.models.users_loader import UsersLoader, anonymous_policy
+from anonconsole.models.users_loader import UsersLoader
+from anonconsole.operations.anonymous_tenant import anonymous_policy
 from anonconsole.views.users_view import UsersView
+
+if TYPE_CHECKING:
+    from anonconsole.gateway import Gateway
 
 # Navigation keys of the four pages, in the order the navigation lists them.
 PAGE_KINDS: dict[str, Kind | None] = {
@@ -69,7 +74,7 @@ class UsersArea(QObject):
         gateway: Gateway,
         *,
         tenant_id: str = "",
-        tenant_name: str = "Anonymous Users",
+        tenant_name: str = ANONYMOUS_TENANT_NAME,
         grace_days: int = 0,
     ) -> None:
         """Show another connection's users: forget the old ones, find the anonymous policy, load."""
@@ -103,19 +108,25 @@ class UsersArea(QObject):
             self._start()
 
     def cancel(self) -> None:
+        """Stop the load under way (the Cancel button, a profile switch); the rows loaded stay."""
         self.loader.cancel()
 
     @property
     def loading(self) -> bool:
+        """Whether a load of the connection's users is under way."""
         return self.loader.running
 
     async def wait(self) -> None:
+        """Until the load under way (if any) has ended, however it ends."""
         await self.loader.wait()
 
     async def close(self) -> None:
+        """Stop the load and the pages' background work, and wait until both have ended."""
         self.loader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.loader.wait()
+        for view in self.views.values():
+            await view.aclose()
 
     def _start(self) -> None:
         assert self.gateway is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, SignalInstance
 from PySide6.QtWidgets import QTableView, QWidget
 
 Index = QModelIndex | QPersistentModelIndex
@@ -34,7 +34,7 @@ class UsersTableView(QTableView):
         self._shown_from = 0
         self.skipped_repaints = 0
 
-    def setModel(self, model: QAbstractItemModel | None) -> None:  # noqa: N802 (Qt's name)
+    def setModel(self, model: QAbstractItemModel | None) -> None:
         old = self.model()
         if old is not None:
             for signal in _structure_signals(old):
@@ -72,16 +72,14 @@ class UsersTableView(QTableView):
         same = bool(shown) and all(index.row() == self._shown_from + i for i, index in enumerate(shown))
         self._out_of_sight = same and self._out_of_sight is not False
 
-    def rowsInserted(self, parent: Index, start: int, end: int) -> None:  # noqa: N802 (Qt's name)
+    def rowsInserted(self, parent: Index, start: int, end: int) -> None:
         """Note whether the rows come after the last visible one (then nothing shown moves)."""
         shown = self._on_screen()
         below = not parent.isValid() and shown is not None and start > shown[-1]
         self._out_of_sight = below and self._out_of_sight is not False
         super().rowsInserted(parent, start, end)
 
-    def dataChanged(  # noqa: N802 (Qt's name)
-        self, top_left: Index, bottom_right: Index, roles: Sequence[int] = ()
-    ) -> None:
+    def dataChanged(self, top_left: Index, bottom_right: Index, roles: Sequence[int] = ()) -> None:
         """Qt does not repaint changed cells while a layout is pending (the layout repaints): the
         pending layout must then repaint if the changed rows are on screen."""
         if self._out_of_sight:
@@ -90,7 +88,7 @@ class UsersTableView(QTableView):
                 self._out_of_sight = False
         super().dataChanged(top_left, bottom_right, list(roles))
 
-    def doItemsLayout(self) -> None:  # noqa: N802 (Qt's name)
+    def doItemsLayout(self) -> None:
         """Qt's layout (scroll bar and header geometry), without its repaint when nothing shown moved."""
         skip, self._out_of_sight = self._out_of_sight, None
         if not skip:
@@ -100,7 +98,7 @@ class UsersTableView(QTableView):
         self.updateGeometries()
 
 
-def _structure_signals(model: QAbstractItemModel) -> tuple[object, ...]:
+def _structure_signals(model: QAbstractItemModel) -> tuple[SignalInstance, ...]:
     """Changes after which the rows on screen may be others: the next layout must repaint."""
     return (
         model.modelReset,

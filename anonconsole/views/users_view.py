@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -30,13 +31,32 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 from anonconsole.core.classify import Kind
-from anonconsole.core.records import TestUsers
+from anonconsole.core.errors import GatewayError
+from anonconsole.core.records import TestUsers, User
 from anonconsole.core.user_table import Column, TableFilter, UserTable
-from anonconsole.gateway import Gateway, GatewayError
 from anonconsole.models.users_model import USER_ROLE, UsersModel
+from anonconsole.operations.sign_ins import recent_sign_ins
+from anonconsole.runtime.tasks import TaskOwner
+from anonconsole.views import style
 from anonconsole.views.user_details import UserDetails
 from anonconsole.views.users_table_view import UsersTableView
+from anonconsole.views.widgets import camel
 
+if TYPE_CHECKING:
+    from anonconsole.gateway import Gateway
+
+# Who the user is and when it came and last signed in: the regular page, and the heart of "All".
+_WHO_AND_WHEN = (
+    Column.USER_ID,
+    Column.LOGIN_IDS,
+    Column.NAME,
+    Column.EMAIL,
+    Column.PHONE,
+    Column.STATUS,
+    Column.TENANTS,
+    Column.CREATED,
+    Column.LAST_SIGN_IN,
+)
 COLUMNS: dict[Kind | None, tuple[Column, ...]] = {
     Kind.ANONYMOUS: (
         Column.USER_ID,
@@ -46,17 +66,7 @@ COLUMNS: dict[Kind | None, tuple[Column, ...]] = {
         Column.LAST_SIGN_IN,
         Column.EXPIRES,
     ),
-    Kind.REGULAR: (
-        Column.USER_ID,
-        Column.LOGIN_IDS,
-        Column.NAME,
-        Column.EMAIL,
-        Column.PHONE,
-        Column.STATUS,
-        Column.TENANTS,
-        Column.CREATED,
-        Column.LAST_SIGN_IN,
-    ),
+    Kind.REGULAR: _WHO_AND_WHEN,
     Kind.ATTENTION: (
         Column.REASON,
         Column.USER_ID,
@@ -66,19 +76,7 @@ COLUMNS: dict[Kind | None, tuple[Column, ...]] = {
         Column.STATUS,
         Column.TENANTS,
     ),
-    None: (
-        Column.KIND,
-        Column.USER_ID,
-        Column.LOGIN_IDS,
-        Column.NAME,
-        Column.EMAIL,
-        Column.PHONE,
-        Column.STATUS,
-        Column.TENANTS,
-        Column.CREATED,
-        Column.LAST_SIGN_IN,
-        Column.EXPIRES,
-    ),
+    None: (Column.KIND, *_WHO_AND_WHEN, Column.EXPIRES),
 }
 
 EMPTY_KIND_TEXT = {
@@ -144,15 +142,17 @@ class UsersView(QWidget):
         self._loading = False
         self._error = ""
         name = kind.value if kind else "all"
-        self.setObjectName(f"users_view_{name}")
+        self.setObjectName(camel("usersView", name))
         self.setAccessibleName(f"{kind.label if kind else 'All'} users")
         self.model = UsersModel(table, COLUMNS[kind], TableFilter(kind=kind), self)
+        self.model.set_badge_colors(*style.badge_colors(self))
 
+        self._filters = QVBoxLayout()
         self._build_filters()
         self._build_table()
         self.details = UserDetails(self)
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        splitter.setObjectName("users_splitter")
+        splitter.setObjectName("usersSplitter")
         splitter.addWidget(self._stack)
         splitter.addWidget(self.details)
         splitter.setStretchFactor(0, 3)
@@ -168,7 +168,7 @@ class UsersView(QWidget):
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self.apply_filters)
-        self._details_task: asyncio.Task[None] | None = None
+        self._tasks = TaskOwner(f"users view {kind or 'all'}")
         for signal in (self.model.rowsInserted, self.model.layoutChanged, self.model.modelReset):
             signal.connect(self._update_state)
         self._update_state()
@@ -196,11 +196,11 @@ class UsersView(QWidget):
         self.expiry_filter.setVisible(self.kind in (Kind.ANONYMOUS, None))
         self.test_filter = self._combo("test_filter", "Test users filter", TEST_CHOICES)
         self.clear_button = QPushButton("Clear filters", self)
-        self.clear_button.setObjectName("clear_filters")
+        self.clear_button.setObjectName("clearFilters")
         self.clear_button.setAccessibleName("Clear filters")
         self.clear_button.clicked.connect(self.clear_filters)
         self.count_label = QLabel(self)
-        self.count_label.setObjectName("count_label")
+        self.count_label.setObjectName("countLabel")
         self.count_label.setAccessibleName("Rows shown")
         self.search.setMinimumWidth(260)
         row = QHBoxLayout()
@@ -209,14 +209,13 @@ class UsersView(QWidget):
         row.addWidget(self.clear_button)
         row.addStretch(1)
         row.addWidget(self.count_label)
-        self._filters = QVBoxLayout()
         self._filters.addWidget(self.search)
         self._filters.addLayout(row)
 
     def _build_table(self) -> None:
         view = UsersTableView(self)
         self.view = view
-        view.setObjectName("users_table")
+        view.setObjectName("usersTable")
         view.setAccessibleName(f"{self.accessibleName()} table")
         view.setModel(self.model)
         view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -258,11 +257,11 @@ class UsersView(QWidget):
         self.addAction(self.copy_action)
 
         self._message = QLabel(self)
-        self._message.setObjectName("empty_state")
+        self._message.setObjectName("emptyState")
         self._message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._message.setWordWrap(True)
         self._message_button = QPushButton(self)
-        self._message_button.setObjectName("empty_state_action")
+        self._message_button.setObjectName("emptyStateAction")
         self._message_button.clicked.connect(self._message_action)
         message_page = QWidget(self)
         message_layout = QVBoxLayout(message_page)
@@ -271,7 +270,7 @@ class UsersView(QWidget):
         message_layout.addWidget(self._message_button, 0, Qt.AlignmentFlag.AlignHCenter)
         message_layout.addStretch(2)
         self._stack = QStackedWidget(self)
-        self._stack.setObjectName("table_stack")
+        self._stack.setObjectName("tableStack")
         self._stack.addWidget(view)
         self._stack.addWidget(message_page)
 
@@ -386,7 +385,7 @@ class UsersView(QWidget):
         """Selected view rows, in view order."""
         return sorted(index.row() for index in self.view.selectionModel().selectedRows())
 
-    def selected_users(self) -> list:
+    def selected_users(self) -> list[User]:
         return [self.model.data(self.model.index(row, 0), USER_ROLE) for row in self.selected_rows()]
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
@@ -414,16 +413,25 @@ class UsersView(QWidget):
         self.details.show_user(
             user, self.table.classification(row), self.table.last_sign_in(row), int(time.time())
         )
-        if self._details_task and not self._details_task.done():
-            self._details_task.cancel()
         if self.gateway is not None:
-            self._details_task = asyncio.ensure_future(self._load_sign_ins(self.gateway, user.user_id))
+            self._tasks.start(self._load_sign_ins(self.gateway, user.user_id), key="sign-ins")
         else:
+            self._tasks.cancel("sign-ins")
             self.details.set_sign_ins_failed(user.user_id, "not connected")
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Light <-> dark: the badges take the colours of the new palette."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.model.set_badge_colors(*style.badge_colors(self))
+
+    async def aclose(self) -> None:
+        """Stop the details' background work and wait for its end."""
+        await self._tasks.aclose()
 
     async def _load_sign_ins(self, gateway: Gateway, user_id: str) -> None:
         try:
-            records = await gateway.login_history([user_id])
+            records = await recent_sign_ins(gateway, user_id)
         except GatewayError as exc:
             self.details.set_sign_ins_failed(user_id, exc.user_message)
             return
@@ -445,13 +453,13 @@ class UsersView(QWidget):
         ids = [user.user_id for user in self.selected_users()]
         QGuiApplication.clipboard().setText("\n".join(ids))
 
-    def _context_menu(self, position: object) -> None:
+    def _context_menu(self, position: QPoint) -> None:
         menu = QMenu(self)
-        menu.setObjectName("users_context_menu")
+        menu.setObjectName("usersContextMenu")
         for action in (self.copy_action, self.copy_ids_action, self.details_action):
             action.setEnabled(bool(self.selected_rows()))
             menu.addAction(action)
-        menu.popup(self.view.viewport().mapToGlobal(position))  # type: ignore[arg-type]
+        menu.popup(self.view.viewport().mapToGlobal(position))
 
     def index_of_user(self, user_id: str) -> QModelIndex:
         row = self.table.row_of(user_id)

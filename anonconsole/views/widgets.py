@@ -16,3 +16,9 @@ def named(widget: W, name: str, accessible: str = "") -> W:
     if accessible and isinstance(widget, QWidget):
         widget.setAccessibleName(accessible)
     return widget
+
+
+def camel(*parts: str) -> str:
+    """An object name from snake_case parts, in the console's one convention: camelCase."""
+    words = [word for part in parts for word in part.split("_") if word]
+    return words[0] + "".join(word[:1].upper() + word[1:] for word in words[1:])

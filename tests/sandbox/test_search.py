@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from anonconsole.sandbox import db, seed, store
-from anonconsole.sandbox.store import Store, UserQuery
+from anonconsole.sandbox import db, errors, seed, store
+from anonconsole.sandbox.store import Store, UserQuery, search
 
 NOW = 1_764_000_000.0
 CUT_MS = int((NOW - 300 * seed.DAY) * 1000)
@@ -124,13 +124,13 @@ def _queries(anon: str, acme: str) -> dict[str, UserQuery]:
     }
 
 
-@pytest.mark.parametrize("direct_rows", [40, store.DIRECT_ROWS])
+@pytest.mark.parametrize("direct_rows", [40, search.DIRECT_ROWS])
 @pytest.mark.parametrize("limit", [37, 1000])
 def test_every_page_matches_the_oracle(
     populated: Store, limit: int, direct_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Direct index pages and cached ordered lists give the oracle's order; totals are exact."""
-    monkeypatch.setattr(store, "DIRECT_ROWS", direct_rows)
+    monkeypatch.setattr(search, "DIRECT_ROWS", direct_rows)
     rows = _rows(populated)
     anon = populated.tenant_by_name(seed.ANON_TENANT)["id"]  # type: ignore[index]
     acme = populated.tenant_by_name(seed.ACME_TENANT)["id"]  # type: ignore[index]
@@ -170,7 +170,7 @@ def test_common_first_pages_walk_an_index_without_sorting(populated: Store) -> N
 
 
 def test_tenant_ids_with_control_characters_are_refused(populated: Store) -> None:
-    with pytest.raises(store.errors.DescopeError):
+    with pytest.raises(errors.DescopeError):
         populated.create_tenant("Odd", tenant_id="T\x1fodd")
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from anonconsole.sandbox.routes.common import RouteTable
 from anonconsole.sandbox.server import build_app, create_context, hash_key
 
 if TYPE_CHECKING:
@@ -53,6 +54,31 @@ def test_wrong_method_is_descope_405_with_allow(sandbox: RunningSandbox) -> None
     response = httpx.delete(f"{sandbox.url}/_sandbox/health")
     _descope_error(response, 405)
     assert "GET" in response.headers["allow"]
+
+
+def test_405_on_a_shared_path_names_the_first_routes_methods(sandbox: RunningSandbox) -> None:
+    """`tenants` declares the settings' POST before their GET, so a wrong method is told POST."""
+    response = httpx.put(f"{sandbox.url}/v1/mgmt/tenant/settings", headers=sandbox.mgmt_headers())
+    _descope_error(response, 405)
+    assert response.headers["allow"] == "POST"
+
+
+def test_route_table_mounts_in_declaration_order() -> None:
+    table = RouteTable()
+
+    @table("/a", "POST")
+    async def first(request: Request) -> Response:
+        return Response()
+
+    table.add("/a", first, "GET")
+    with pytest.raises(ValueError, match="No HTTP method"):
+        table.add("/b", first)
+    mounted = table.routes()
+    assert [(r.path, r.methods, r.endpoint) for r in mounted if isinstance(r, Route)] == [
+        ("/a", {"POST"}, first),
+        ("/a", {"GET", "HEAD"}, first),
+    ]
+    assert table.routes()[0] is not mounted[0]
 
 
 def test_leading_double_slash_is_tolerated(sandbox: RunningSandbox) -> None:

@@ -1,0 +1,235 @@
+"""Which project the console is connected to, and switching: profiles, the sandbox, the dialogs.
+
+On start-up the last profile used is connected (the built-in sandbox the first time); when it cannot
+be, the Connect dialog opens and says why. Switching profile cancels the old connection's work
+before its gateway is closed. The management key goes from the keyring straight into the gateway's
+`Connection` (whose repr hides it), inside worker-thread closures, so no log line can carry it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import replace
+
+from PySide6.QtCore import QObject
+
+from anonconsole.gateway import Connection, ConnectionCheck, Gateway, GatewayError
+from anonconsole.launcher.bootstrap import SandboxBootstrap
+from anonconsole.launcher.process import SandboxError
+from anonconsole.operations.audit_log import AuditLog
+from anonconsole.operations.connection_check import explain_failure
+from anonconsole.operations.doctor import DoctorReport, run_doctor
+from anonconsole.runtime import messages
+from anonconsole.runtime.tasks import TaskOwner, in_thread
+from anonconsole.settings import key_store
+from anonconsole.settings.profiles import SANDBOX, ConfigError, Profile, ProfileStore, resolve_key
+from anonconsole.views.connect_dialog import ConnectDialog
+from anonconsole.views.doctor_dialog import DoctorDialog
+from anonconsole.views.main_window import MainWindow
+from anonconsole.views.tenant_wizard import TenantWizard
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionManager(QObject):
+    """Connects the main window to profiles and opens the connection-related dialogs.
+
+    Attributes:
+        profile: the profile connected (or being connected) now.
+    """
+
+    def __init__(self, window: MainWindow, store: ProfileStore, bootstrap: SandboxBootstrap) -> None:
+        super().__init__(window)
+        self.window = window
+        self.store = store
+        self.bootstrap = bootstrap
+        self.profile: Profile | None = None
+        self.last_failure = ""  # why the last connection attempt failed, in plain words
+        self._tasks = TaskOwner("connections")
+        self._dialogs: set[QObject] = set()
+        window.connect_dialog_requested.connect(lambda: self.open_connect_dialog())
+        window.tenant_setup_requested.connect(self.open_tenant_wizard)
+        window.verify_requested.connect(self.open_doctor)
+
+    # -- connecting -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect to the profile used last (the sandbox the first time); ask when that fails."""
+        if self.store.notice:
+            messages.warning(self.store.notice)
+        profile = self.store.startup_profile()
+        if not await self.switch_to(profile):
+            self.open_connect_dialog(f"Could not connect to “{profile.name}”: {self.last_failure}")
+
+    def start_in_background(self) -> None:
+        """`start`, owned by this manager (cancelled by `aclose`)."""
+        self._tasks.start(self.start(), key="start")
+
+    async def aclose(self) -> None:
+        """Cancel the connecting still under way and wait until it has ended."""
+        await self._tasks.aclose()
+
+    def connect_later(self, profile: Profile) -> None:
+        """Switch to `profile` in the background (from a dialog's signal)."""
+        self._tasks.start(self.switch_to(profile))
+
+    async def switch_to(self, profile: Profile) -> bool:
+        """Switch to `profile`; the old connection's work is cancelled first. True when connected."""
+        connecting = self._tasks.start(self._connect(profile), key="connect")  # the newest choice wins
+        try:
+            return await connecting
+        except asyncio.CancelledError:
+            return False
+
+    async def _connect(self, profile: Profile) -> bool:
+        window = self.window
+        old = window.gateway
+        self.profile = profile
+        window.users.cancel()
+        window.set_connecting(profile.name, f"Connecting to {profile.name}…")
+        gateway: Gateway | None = None
+        try:
+            gateway = await Gateway.open(await self._connection(profile))
+            if not profile.is_sandbox:
+                await gateway.check()
+        except (ConfigError, key_store.KeyringUnavailable, GatewayError, SandboxError, OSError) as exc:
+            if gateway is not None:
+                await gateway.aclose()
+            self.last_failure = _sentence(exc, profile)
+            window.set_connection_failed(profile.name, self.last_failure)
+            if old is not None:
+                await old.aclose()
+            return False
+        window.set_connection(
+            profile.name,
+            gateway,
+            tenant_id=profile.anonymous_tenant_id,
+            tenant_name=profile.anonymous_tenant_name,
+            grace_days=profile.grace_days,
+        )
+        if old is not None and old is not gateway:
+            await window.users.wait()
+            await old.aclose()
+        with contextlib.suppress(ConfigError, OSError):
+            await in_thread(lambda: self.store.set_last_profile(profile.name))
+        return True
+
+    async def _connection(self, profile: Profile) -> Connection:
+        """The profile's Connection, key from the keyring; the sandbox is started or reused first."""
+        if not profile.is_sandbox:
+            return await in_thread(
+                lambda: Connection(
+                    profile.project_id, profile.base_url, resolve_key(profile, allow_env=False).key
+                )
+            )
+        try:
+            connection = await in_thread(
+                lambda: Connection(
+                    self.bootstrap.options.project_id,
+                    "http://127.0.0.1",
+                    resolve_key(profile, allow_env=False).key,
+                )
+            )
+        except key_store.KeyringUnavailable as exc:
+            messages.warning(
+                f"{exc.user_message} Meanwhile the sandbox uses a key kept in memory for this run."
+            )
+            connection = Connection(
+                self.bootstrap.options.project_id, "http://127.0.0.1", key_store.new_key()
+            )
+        messages.register_secret(connection.management_key)
+
+        def starting() -> None:
+            self.window.set_connecting(
+                profile.name, "Starting the sandbox (the first start seeds demo data)…"
+            )
+
+        url = await self.bootstrap.aurl(connection.management_key, on_start=starting)
+        return replace(connection, base_url=url)
+
+    async def sandbox_check(self) -> ConnectionCheck:
+        """The Connect dialog's Test for the built-in sandbox: start or reuse it, then check it."""
+        connection = await self._connection(SANDBOX)
+        async with await Gateway.open(connection) as gateway:
+            return await gateway.check()
+
+    # -- dialogs ----------------------------------------------------------------------------------
+
+    def _keep(self, dialog: QObject) -> None:
+        self._dialogs.add(dialog)
+        dialog.destroyed.connect(lambda *_: self._dialogs.discard(dialog))
+
+    def open_connect_dialog(self, message: str = "") -> ConnectDialog:
+        selected = self.profile.name if self.profile else None
+        dialog = ConnectDialog(self.store, self.window, selected=selected, sandbox_check=self.sandbox_check)
+        dialog.connect_requested.connect(self.connect_later)
+        if message:
+            dialog.show_message(message)
+        self._keep(dialog)
+        dialog.open()
+        return dialog
+
+    def open_tenant_wizard(self) -> TenantWizard | None:
+        gateway, profile = self.window.gateway, self.profile
+        if gateway is None or profile is None:
+            return None
+        wizard = TenantWizard(
+            gateway,
+            AuditLog(),
+            profile_name=profile.name,
+            remembered_tenant_id=profile.anonymous_tenant_id,
+            remember=self._remember_tenant,
+            parent=self.window,
+        )
+        wizard.applied.connect(self._after_setup)
+        self._keep(wizard)
+        wizard.open()
+        return wizard
+
+    async def _remember_tenant(self, tenant_id: str) -> None:
+        """The profile keeps the anonymous tenant's ID the wizard set up."""
+        if self.profile is None or self.profile.anonymous_tenant_id == tenant_id:
+            return
+        updated = replace(self.profile, anonymous_tenant_id=tenant_id)
+        await in_thread(lambda: self.store.put(updated, replacing=updated.name))
+        self.profile = updated
+
+    def _after_setup(self, applied: bool) -> None:
+        """After the tenant setup: the users again, classified by the tenant just set up."""
+        profile = self.profile
+        if applied and profile is not None:
+            self.window.load_users(
+                tenant_id=profile.anonymous_tenant_id,
+                tenant_name=profile.anonymous_tenant_name,
+                grace_days=profile.grace_days,
+            )
+
+    def open_doctor(self) -> DoctorDialog | None:
+        gateway, profile = self.window.gateway, self.profile
+        if gateway is None or profile is None:
+            return None
+        dialog = DoctorDialog(self.window)
+        self._keep(dialog)
+        dialog.open()
+
+        async def verify() -> DoctorReport:
+            return await run_doctor(
+                gateway,
+                tenant_id=profile.anonymous_tenant_id,
+                tenant_name=profile.anonymous_tenant_name,
+                on_check=dialog.add_check,
+            )
+
+        dialog.run(verify())
+        return dialog
+
+
+def _sentence(exc: Exception, profile: Profile) -> str:
+    if isinstance(exc, GatewayError):
+        return explain_failure(exc, profile.project_id)
+    if isinstance(exc, ConfigError | key_store.KeyringUnavailable):
+        return exc.user_message
+    first_line = messages.scrub(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"The sandbox did not start: {first_line}"

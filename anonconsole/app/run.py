@@ -1,0 +1,235 @@
+"""The GUI's bootstrap: QApplication on a qasync loop, the built-in sandbox as a child process, clean exit.
+
+Nothing here blocks the UI thread: keyring calls run in a worker thread, the sandbox starts as an
+asyncio subprocess and is health-checked over HTTP, and the Descope SDK is the async client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import logging.handlers
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QMessageLogContext, QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtWidgets import QApplication
+
+import anonconsole
+from anonconsole.app.connections import ConnectionManager
+from anonconsole.app.palette import apply_color_scheme
+from anonconsole.launcher.bootstrap import SandboxBootstrap, demo_sandbox_options
+from anonconsole.runtime import gc_policy, messages
+from anonconsole.settings import paths
+from anonconsole.settings.profiles import SANDBOX, ProfileStore
+from anonconsole.views.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+DEMO_PROFILE = SANDBOX.name
+ICON = "anonconsole.svg"
+SCREENSHOT_SIZE = (1400, 860)
+# How long --screenshot waits for the sandbox (a first start seeds the demo data) and the overview.
+SCREENSHOT_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class GuiOptions:
+    """What `anonconsole gui` was asked for."""
+
+    sandbox_db: Path | None = None
+    screenshot: Path | None = None
+    color_scheme: str = "system"  # "system" | "light" | "dark"
+    page: str = "overview"  # the page shown first (a navigation key)
+
+
+# -- the application --------------------------------------------------------------------------------
+
+
+def create_application(color_scheme: str = "system") -> QApplication:
+    """The QApplication (or the existing one, in tests) with names, icon, Fusion and palette."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("AnonConsole")
+    app.setApplicationDisplayName("AnonConsole")
+    app.setOrganizationName("AnonConsole")
+    app.setApplicationVersion(anonconsole.__version__)
+    QGuiApplication.setDesktopFileName("anonconsole")
+    icon = resources.files("anonconsole.resources") / ICON
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    app.setStyle("Fusion")
+    apply_color_scheme(app, color_scheme)
+    if color_scheme == "system":
+        app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_color_scheme(app))
+    # The loop must outlive the window: closing it stops the sandbox before the app exits.
+    app.setQuitOnLastWindowClosed(False)
+    if app.findChild(gc_policy.UiThreadCollector) is None:
+        gc_policy.UiThreadCollector(app).start()
+    return app
+
+
+def setup_logging() -> Path:
+    """A rotating log file in the user log dir, scrubbed of registered secrets; warnings to stderr."""
+    path = paths.log_dir() / "anonconsole.log"
+    to_file = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    to_file.setFormatter(messages.ScrubFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_stderr = logging.StreamHandler()
+    to_stderr.setLevel(logging.WARNING)
+    to_stderr.setFormatter(messages.ScrubFormatter("anonconsole: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    # qasync's executor logs submitted callables and their results at DEBUG: never let that through.
+    logging.getLogger("qasync").setLevel(logging.INFO)
+    root.addHandler(to_file)
+    root.addHandler(to_stderr)
+    qInstallMessageHandler(_qt_message)
+    return path
+
+
+# Qt messages that say nothing to a user (the offscreen platform used for screenshots).
+_QUIET_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+_QT_LEVELS = {
+    QtMsgType.QtDebugMsg: logging.DEBUG,
+    QtMsgType.QtInfoMsg: logging.INFO,
+    QtMsgType.QtWarningMsg: logging.WARNING,
+    QtMsgType.QtCriticalMsg: logging.ERROR,
+    QtMsgType.QtFatalMsg: logging.CRITICAL,
+}
+
+
+def _qt_message(mode: QtMsgType, _context: QMessageLogContext, message: str) -> None:
+    """Qt's own warnings go to our (scrubbed) log like everything else."""
+    level = logging.DEBUG if message in _QUIET_QT_MESSAGES else _QT_LEVELS.get(mode, logging.WARNING)
+    logging.getLogger("qt").log(level, "%s", message)
+
+
+def _on_signals(callback: Callable[[], None]) -> None:
+    """Ctrl+C / SIGTERM close the window cleanly (stopping the sandbox) instead of killing us."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, callback)
+
+
+async def _wait_loaded(window: MainWindow) -> bool:
+    """True once the overview is loaded, False if the connection failed."""
+    done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def finish(result: bool) -> None:
+        if not done.done():
+            done.set_result(result)
+
+    window.overview_loaded.connect(lambda: finish(True))
+    window.overview_failed.connect(lambda _text: finish(False))
+
+    def on_connection(gateway: object) -> None:
+        if gateway is None:
+            finish(False)
+
+    window.connection_changed.connect(on_connection)
+    return await done
+
+
+async def _wait_users(window: MainWindow) -> None:
+    """Until the users of the connection are loaded (or their load ended otherwise)."""
+    users = window.users
+    ended = asyncio.Event()
+
+    def on_loading(loading: bool) -> None:
+        if not loading and users.table_loaded:
+            ended.set()
+
+    users.loading_changed.connect(on_loading)
+    try:
+        if not (users.table_loaded and not users.loading):
+            await ended.wait()
+    finally:
+        users.loading_changed.disconnect(on_loading)
+
+
+async def ascreenshot(window: MainWindow, path: Path) -> int:
+    """Wait until connected and loaded, render the window to `path` (PNG); 0 when it showed data."""
+    try:
+        loaded = await asyncio.wait_for(_wait_loaded(window), SCREENSHOT_TIMEOUT)
+        if loaded:
+            await asyncio.wait_for(_wait_users(window), SCREENSHOT_TIMEOUT)
+    except TimeoutError:
+        loaded = False
+    await asyncio.sleep(0.2)  # let the status bar and layouts settle after the last update
+    if not window.grab().save(str(path), "PNG"):
+        messages.error(f"Could not write the screenshot to {path}.")
+        return 1
+    return 0 if loaded else 1
+
+
+def sandbox_bootstrap(options: GuiOptions) -> SandboxBootstrap:
+    """The built-in sandbox for this run (started or reused on connecting)."""
+    db = options.sandbox_db
+    return SandboxBootstrap(demo_sandbox_options(db), paths.sandbox_state_file(db))
+
+
+async def amain(
+    app: QApplication, window: MainWindow, options: GuiOptions, bootstrap: SandboxBootstrap | None = None
+) -> int:
+    """Show the window at once, connect in the background, and clean up when it closes."""
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(messages.asyncio_exception_handler)
+    quit_event = asyncio.Event()
+    app.aboutToQuit.connect(quit_event.set)
+    window.closed.connect(quit_event.set)
+    _on_signals(window.close_quietly)
+    window.show_page(options.page)
+    window.show()
+
+    bootstrap = bootstrap or sandbox_bootstrap(options)
+    store = await asyncio.to_thread(ProfileStore.load)
+    manager = ConnectionManager(window, store, bootstrap)
+    manager.start_in_background()
+    result = 0
+    try:
+        if options.screenshot is None:
+            await quit_event.wait()
+        else:
+            result = await ascreenshot(window, options.screenshot)
+    finally:
+        await manager.aclose()
+        await window.shutdown()  # its network work ends before its connection goes
+        if window.gateway is not None:
+            await window.gateway.aclose()
+        await bootstrap.astop()
+        app.aboutToQuit.disconnect(quit_event.set)
+    return result
+
+
+def run_gui(options: GuiOptions | None = None) -> int:
+    """`anonconsole gui`: run the console until its window closes; the process exit code."""
+    options = options or GuiOptions()
+    log_path = setup_logging()
+    log.info("AnonConsole %s starting; log at %s", anonconsole.__version__, log_path)
+    app = create_application(options.color_scheme)
+    window = MainWindow(DEMO_PROFILE)
+    if options.screenshot is not None:
+        window.resize(*SCREENSHOT_SIZE)
+    previous_hook = sys.excepthook
+    sys.excepthook = messages.excepthook
+    bootstrap = sandbox_bootstrap(options)
+    gc_policy.freeze_start_up_objects()  # before the window shows: later collections stay short
+    try:
+        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
+            return runner.run(amain(app, window, options, bootstrap))
+    except RuntimeError as exc:  # Qt stopped the loop under us (the display went away)
+        log.error("AnonConsole stopped: %s", exc)
+        return 1
+    finally:
+        sys.excepthook = previous_hook
+        # After an abrupt end amain could not stop the sandbox child it started: do it here.
+        if bootstrap.process is not None and bootstrap.started_here:
+            bootstrap.process.stop()

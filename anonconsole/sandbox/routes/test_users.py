@@ -1,0 +1,57 @@
+"""Test users: the management calls that create, find and delete them and give them one-time codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from anonconsole.sandbox import errors
+from anonconsole.sandbox.errors import Body
+from anonconsole.sandbox.routes import common
+from anonconsole.sandbox.routes.users import create_handler, search_handler
+from anonconsole.sandbox.store import Store
+
+route = common.RouteTable()
+routes = route.routes
+# Creating and searching test users is what `users` does, kept to test users.
+route.add(f"{common.USER}/create/test", create_handler(test=True), "POST")
+route.add("/v2/mgmt/user/search/test", search_handler(test_only=True), "POST")
+
+
+DELIVERY_METHODS = ("email", "sms", "voice", "whatsapp", "embedded")
+
+
+def delivery_method(b: Body) -> str:
+    method = (b.text("deliveryMethod", required=True) or "").lower()
+    if method not in DELIVERY_METHODS:
+        raise errors.invalid_argument(f"deliveryMethod must be one of: {', '.join(DELIVERY_METHODS)}")
+    return method
+
+
+def require_test_user(store: Store, login_id: str) -> dict[str, Any]:
+    """The test user generate_*_for_test_user works on (regular users are refused, as by Descope)."""
+    user = common.user_by_login_id(store, login_id)
+    if not user["test"]:
+        raise errors.invalid_argument("Codes and links can be generated for test users only")
+    return user
+
+
+@route(f"{common.USER}/test/delete/all", "DELETE")
+async def delete_all_test_users(request: Request) -> JSONResponse:
+    ctx = common.context(request)
+    deleted = ctx.store.delete_test_users()
+    common.audit(ctx, "TestUsersDeleted", count=deleted)
+    return common.ok()
+
+
+@route("/v1/mgmt/tests/generate/otp", "POST")
+async def generate_otp(request: Request) -> JSONResponse:
+    ctx, b = await common.context_and_body(request)
+    login_id = b.text("loginId", required=True) or ""
+    method = delivery_method(b)
+    b.obj("loginOptions")
+    b.done()
+    require_test_user(ctx.store, login_id)
+    return common.ok({"code": ctx.store.create_otp(login_id, method, at=ctx.clock()), "loginId": login_id})

@@ -1,0 +1,567 @@
+"""Connection profiles (project, base URL, anonymous tenant) in the user config dir; never a secret.
+
+A profile's management key lives only in the OS keyring (`settings.key_store`, one entry per profile
+name). `ProfileStore` keeps the rest in `profiles.json` (`schema_version` + migrators, atomic writes)
+and keeps both in step: storing a profile stores its key first, renaming moves the key, removing a
+profile removes its key. Those methods block on the keyring, so the GUI runs them with
+`asyncio.to_thread`.
+
+The headless CLI may take the key from the `DESCOPE_MANAGEMENT_KEY` environment variable instead
+(`resolve_key(profile, allow_env=True)`), and says so; the GUI never does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from anonconsole.core.classify import ANONYMOUS_TENANT_NAME
+from anonconsole.settings import key_store, paths
+from anonconsole.settings.files import write_atomically
+from anonconsole.settings.sandbox_protocol import DEFAULT_PROJECT_ID
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+FILE_NAME = "profiles.json"
+SANDBOX_PROFILE = "Sandbox (demo)"
+DEFAULT_BASE_URL = "https://api.descope.com"
+# Where `anonconsole sandbox serve` listens by default (docs/contracts.md §1).
+LOCAL_SANDBOX_URL = "http://127.0.0.1:8788"
+ENV_KEY = "DESCOPE_MANAGEMENT_KEY"
+MAX_NAME_LENGTH = 80
+MAX_GRACE_DAYS = 3650
+
+_PROJECT_ID_CHARS = re.compile(r"[A-Za-z0-9]+")
+_DEFAULT_PROJECT_ID_LENGTH = 28  # "P" + 27
+_REGIONAL_PROJECT_ID_LENGTH = 32  # and longer (descope-api.md §1.3)
+_LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One Descope project the console can connect to; no secret in it.
+
+    Attributes:
+        name: what the user calls it; also the name of its keyring entry.
+        project_id: `P…` project ID.
+        base_url: service root without a trailing slash; empty for the built-in sandbox, whose
+            URL is only known once it has started on a free port.
+        anonymous_tenant_id: the anonymous tenant's ID, or empty to look it up by name.
+        anonymous_tenant_name: the name to look the tenant up by when there is no ID.
+        grace_days: extra days past the lifetime before an anonymous user is a cull candidate.
+        is_sandbox: the built-in sandbox profile (started locally, key generated, not deletable).
+    """
+
+    name: str
+    project_id: str
+    base_url: str = DEFAULT_BASE_URL
+    anonymous_tenant_id: str = ""
+    anonymous_tenant_name: str = ANONYMOUS_TENANT_NAME
+    grace_days: int = 0
+    is_sandbox: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The profile as stored in the file."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Profile:
+        """A profile from the file; unknown fields are dropped (so they are never written back)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {name: value for name, value in data.items() if name in known}
+        return cls(**values)
+
+
+SANDBOX = Profile(
+    name=SANDBOX_PROFILE,
+    project_id=DEFAULT_PROJECT_ID,
+    base_url="",
+    is_sandbox=True,
+)
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+class ConfigError(Exception):
+    """A profile operation refused; `user_message` says why in plain words.
+
+    Attributes:
+        user_message: one or two sentences for the dialog or the terminal.
+    """
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class ValidationError(ConfigError):
+    """The profile's values are not acceptable.
+
+    Attributes:
+        problems: field name (`name`, `project_id`, `base_url`, `key`, `anonymous_tenant`,
+            `grace_days`) → the sentence to show next to it.
+    """
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(" ".join(problems.values()))
+        self.problems = problems
+
+
+class KeyMissing(ConfigError):
+    """No management key is stored for the profile (and none was accepted from the environment)."""
+
+
+class ProfileFileError(ConfigError):
+    """The profiles file cannot be used (written by a newer version, or unreadable)."""
+
+
+# -- validation: each check returns None when fine, else the sentence to show ----------------------
+
+
+def check_name(name: str, taken: Iterable[str] = ()) -> str | None:
+    """A profile name: present, not too long, not one of `taken` (case-insensitively)."""
+    name = name.strip()
+    if not name:
+        return "Give the profile a name."
+    if len(name) > MAX_NAME_LENGTH:
+        return f"Keep the profile name under {MAX_NAME_LENGTH} characters."
+    if name.casefold() in {other.casefold() for other in taken}:
+        return f"A profile named “{name}” already exists; choose another name."
+    return None
+
+
+def check_project_id(project_id: str) -> str | None:
+    """Descope's project ID shape: "P" + 27 letters/digits, or 32+ for a regional project."""
+    project_id = project_id.strip()
+    if not project_id:
+        return "Enter the project ID (Descope console → Project settings)."
+    if not project_id.startswith("P"):
+        return "A project ID starts with a capital P, like P2abc…; copy it from Project settings."
+    if not _PROJECT_ID_CHARS.fullmatch(project_id):
+        return "A project ID has only letters and digits; copy it again from Project settings."
+    length = len(project_id)
+    if length != _DEFAULT_PROJECT_ID_LENGTH and length < _REGIONAL_PROJECT_ID_LENGTH:
+        return (
+            f"A project ID has {_DEFAULT_PROJECT_ID_LENGTH} characters ({_REGIONAL_PROJECT_ID_LENGTH} "
+            f"or more for a regional project); this one has {length}."
+        )
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this computer (the only place plain http is allowed)."""
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str) -> str | None:
+    """An https URL with a host (http only for this computer), no credentials, query or fragment."""
+    url = url.strip()
+    if not url:
+        return "Enter the base URL, for example https://api.descope.com."
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "The base URL must start with https:// (for example https://api.descope.com)."
+    try:
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "The port in the base URL is not a number between 1 and 65535."
+    if not host:
+        return "The base URL has no host name after https://."
+    if port == 0:
+        return "The port in the base URL is not a number between 1 and 65535."
+    if parts.username is not None or parts.password is not None:
+        return "The base URL must not contain a user name or password."
+    if parts.query or parts.fragment:
+        return "The base URL must not contain ? or #; give only the address of the service."
+    if parts.scheme == "http" and not is_loopback(host):
+        return (
+            f"Use https:// for {host}: plain http:// is only allowed for this computer "
+            "(localhost, 127.0.0.1), where the sandbox runs."
+        )
+    return None
+
+
+def check_key(key: str, *, required: bool) -> str | None:
+    """A management key: present when `required` (a new profile), one piece without spaces."""
+    key = key.strip()
+    if not key:
+        return "Enter the management key (Descope console → Company → Management keys)." if required else None
+    if any(char.isspace() for char in key):
+        return "The management key contains spaces or line breaks; copy it again in one piece."
+    return None
+
+
+def check_grace_days(days: int) -> str | None:
+    """A grace period in whole days between 0 and ten years."""
+    if not 0 <= days <= MAX_GRACE_DAYS:
+        return f"The grace period is between 0 and {MAX_GRACE_DAYS} days."
+    return None
+
+
+def check_anonymous_tenant(tenant_id: str, tenant_name: str) -> str | None:
+    """The anonymous tenant must be named somehow: its ID, or the name to look it up by."""
+    if not tenant_id.strip() and not tenant_name.strip():
+        return "Give the anonymous tenant's ID, or its name to look it up by."
+    return None
+
+
+def normalized(profile: Profile) -> Profile:
+    """The profile with surrounding spaces gone and no trailing slash on the URL (it yields `//v1`)."""
+    return dataclasses.replace(
+        profile,
+        name=profile.name.strip(),
+        project_id=profile.project_id.strip(),
+        base_url=profile.base_url.strip().rstrip("/"),
+        anonymous_tenant_id=profile.anonymous_tenant_id.strip(),
+        anonymous_tenant_name=profile.anonymous_tenant_name.strip(),
+    )
+
+
+def problems_of(
+    profile: Profile, *, taken: Iterable[str] = (), key: str = "", key_required: bool
+) -> dict[str, str]:
+    """Every problem of a profile (and the key typed with it), by field; empty when all is fine."""
+    checks: dict[str, str | None] = {"name": check_name(profile.name, taken)}
+    if not profile.is_sandbox:
+        checks["project_id"] = check_project_id(profile.project_id)
+        checks["base_url"] = check_base_url(profile.base_url)
+        checks["key"] = check_key(key, required=key_required)
+    checks["anonymous_tenant"] = check_anonymous_tenant(
+        profile.anonymous_tenant_id, profile.anonymous_tenant_name
+    )
+    checks["grace_days"] = check_grace_days(profile.grace_days)
+    return {name: sentence for name, sentence in checks.items() if sentence}
+
+
+def regional_base_url(project_id: str) -> str | None:
+    """The regional URL the SDK derives from a 32+ character project ID (descope-api.md §1.3)."""
+    project_id = project_id.strip()
+    if len(project_id) < _REGIONAL_PROJECT_ID_LENGTH or check_project_id(project_id):
+        return None
+    return f"https://api.{project_id[1:5].lower()}.descope.com"
+
+
+# -- the file ---------------------------------------------------------------------------------------
+
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _from_unversioned(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 0 (no `schema_version`): the same layout; dropping unknown fields happens on load."""
+    return {**data, "schema_version": 1}
+
+
+# MIGRATIONS[n] turns a version-n document into version n + 1 (napari's settings migrators).
+MIGRATIONS: dict[int, Migration] = {0: _from_unversioned}
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring a loaded document up to `SCHEMA_VERSION`, or refuse one written by a newer version."""
+    version = data.get("schema_version", 0)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ProfileFileError(
+            f"The profiles file was written by a newer AnonConsole (schema {version}); "
+            "update AnonConsole to use it."
+        )
+    while version < SCHEMA_VERSION:
+        data = MIGRATIONS[version](data)
+        version = data["schema_version"]
+    return data
+
+
+@dataclass(frozen=True)
+class ResolvedKey:
+    """A management key and where it came from. The key never shows in `repr`.
+
+    Attributes:
+        key: the management key (secret).
+        source: "keyring" or "environment".
+        notice: a sentence to tell the user when the key did not come from the keyring, else "".
+    """
+
+    key: str = field(repr=False)
+    source: str
+    notice: str = ""
+
+
+class ProfileStore:
+    """The profiles file and, through `anonconsole.settings.key_store`, each profile's keyring entry.
+
+    The built-in sandbox profile is always there (first) and cannot be removed or renamed. Methods
+    that touch the keyring (`put`, `remove`, `duplicate`) block; call them off the UI
+    thread. Profiles are replaced as a whole tuple, so a reader on another thread never sees half
+    a change.
+
+    Attributes:
+        path: the JSON file.
+        notice: a sentence for the user when loading had to set an unreadable file aside, else "".
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or paths.config_dir() / FILE_NAME
+        self.notice = ""
+        self._profiles: tuple[Profile, ...] = (SANDBOX,)
+        self._last_profile: str | None = None
+
+    # -- loading and saving ---------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ProfileStore:
+        """The store as saved; defaults when there is no file; an unreadable file is set aside."""
+        store = cls(path)
+        try:
+            text = store.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return store
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            store._apply(migrate(data))
+        except (ValueError, TypeError, KeyError) as exc:
+            store._set_aside(exc)
+        return store
+
+    def _apply(self, data: dict[str, Any]) -> None:
+        profiles = [Profile.from_json(item) for item in data.get("profiles", [])]
+        self._profiles = self._with_sandbox(profiles)
+        last = data.get("last_profile")
+        self._last_profile = last if isinstance(last, str) and last in self.names() else None
+
+    def _set_aside(self, exc: Exception) -> None:
+        """Keep an unreadable file for inspection and start from the defaults."""
+        aside = self.path.with_name(f"{self.path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(self.path, aside)
+        log.warning("Profiles file %s was unreadable (%s); moved to %s", self.path, exc, aside)
+        self.notice = (
+            f"The profiles file could not be read and was set aside as {aside.name}; add your profiles again."
+        )
+
+    @staticmethod
+    def _with_sandbox(profiles: Iterable[Profile]) -> tuple[Profile, ...]:
+        """The sandbox first (its stored settings when present), then the others in order."""
+        stored = [p for p in profiles if p.name == SANDBOX_PROFILE]
+        sandbox = dataclasses.replace(
+            stored[0] if stored else SANDBOX,
+            project_id=SANDBOX.project_id,
+            base_url=SANDBOX.base_url,
+            is_sandbox=True,
+        )
+        return (
+            sandbox,
+            *(dataclasses.replace(p, is_sandbox=False) for p in profiles if p.name != SANDBOX_PROFILE),
+        )
+
+    def save(self) -> None:
+        """Write the file atomically (temp file + rename)."""
+        document = {
+            "schema_version": SCHEMA_VERSION,
+            "last_profile": self._last_profile,
+            "profiles": [p.to_json() for p in self._profiles],
+        }
+        write_atomically(self.path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def profiles(self) -> list[Profile]:
+        """All profiles, the sandbox first."""
+        return list(self._profiles)
+
+    def names(self) -> list[str]:
+        return [p.name for p in self._profiles]
+
+    def get(self, name: str) -> Profile:
+        """The profile called `name`; KeyError when there is none."""
+        for profile in self._profiles:
+            if profile.name == name:
+                return profile
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names()
+
+    @property
+    def last_profile(self) -> str | None:
+        """The profile connected to last time (None before the first connection)."""
+        return self._last_profile
+
+    def set_last_profile(self, name: str) -> None:
+        """Remember `name` as the profile to connect to on start-up, and save."""
+        self.get(name)
+        self._last_profile = name
+        self.save()
+
+    def startup_profile(self) -> Profile:
+        """The profile to try on start-up: the last one used, else the sandbox."""
+        if self._last_profile is not None:
+            return self.get(self._last_profile)
+        return self._profiles[0]
+
+    def unique_name(self, wanted: str) -> str:
+        """`wanted`, or `wanted (2)`, `(3)`… : the first name no profile has yet."""
+        taken = {name.casefold() for name in self.names()}
+        candidate, number = wanted, 2
+        while candidate.casefold() in taken:
+            candidate, number = f"{wanted} ({number})", number + 1
+        return candidate
+
+    def validate(
+        self,
+        profile: Profile,
+        *,
+        key: str = "",
+        replacing: str | None = None,
+        key_required: bool | None = None,
+    ) -> Profile:
+        """The normalised profile, or ValidationError listing every problem by field.
+
+        A key is required for a new profile (`replacing` None) unless `key_required` says otherwise.
+        """
+        profile = normalized(profile)
+        taken = [name for name in self.names() if name != replacing]
+        required = replacing is None if key_required is None else key_required
+        problems = problems_of(profile, taken=taken, key=key, key_required=required)
+        if replacing is not None and replacing in self:
+            was_sandbox = self.get(replacing).is_sandbox
+            if was_sandbox and profile.name != SANDBOX_PROFILE:
+                problems["name"] = "The built-in sandbox profile cannot be renamed; duplicate it instead."
+        elif profile.is_sandbox:
+            problems["name"] = "Only the built-in sandbox profile runs the local sandbox."
+        if problems:
+            raise ValidationError(problems)
+        return profile
+
+    # -- changing (these touch the keyring: call them off the UI thread) ------------------------
+
+    def put(self, profile: Profile, *, key: str = "", replacing: str | None = None) -> Profile:
+        """Add a profile, or replace the one called `replacing` (it may be renamed), and save.
+
+        A non-empty `key` is stored in the keyring first, so the file never names a profile whose
+        key failed to store. An empty key keeps the stored one (moved along on a rename).
+        Raises ValidationError, or key_store.KeyringUnavailable.
+        """
+        profile = self.validate(profile, key=key, replacing=replacing)
+        key = key.strip()
+        if profile.is_sandbox:
+            key = ""  # the sandbox's key is generated, never typed
+        renamed = replacing is not None and replacing != profile.name
+        if key:
+            key_store.set_key(profile.name, key)
+        elif renamed:
+            assert replacing is not None
+            self._copy_key(replacing, profile.name)
+        if renamed:
+            assert replacing is not None
+            key_store.delete_key(replacing)
+        self._replace(profile, replacing)
+        self.save()
+        return profile
+
+    def _copy_key(self, source: str, target: str) -> None:
+        """Give `target` the key stored for `source`, if any (duplicate, rename)."""
+        stored = key_store.get_key(source)
+        if stored is not None:
+            key_store.set_key(target, stored)
+
+    def _replace(self, profile: Profile, replacing: str | None) -> None:
+        profiles = list(self._profiles)
+        names = [p.name for p in profiles]
+        if replacing is not None and replacing in names:
+            profiles[names.index(replacing)] = profile
+        else:
+            profiles.append(profile)
+        self._profiles = self._with_sandbox(profiles)
+        if replacing is not None and self._last_profile == replacing:
+            self._last_profile = profile.name
+
+    def duplicate(self, name: str, new_name: str | None = None) -> Profile:
+        """A copy of `name` (key included) under `new_name` or "<name> (copy)", saved.
+
+        The sandbox's copy is an ordinary profile pointing at the default local sandbox address
+        (`anonconsole sandbox serve`) with no key: the built-in one's key is generated per install.
+        """
+        source = self.get(name)
+        copy = dataclasses.replace(
+            source, name=new_name or self.unique_name(f"{name} (copy)"), is_sandbox=False
+        )
+        if source.is_sandbox:
+            copy = dataclasses.replace(copy, base_url=LOCAL_SANDBOX_URL)
+        copy = self.validate(copy, key_required=False)  # the key is copied below
+        if not source.is_sandbox:
+            self._copy_key(name, copy.name)
+        self._replace(copy, None)
+        self.save()
+        return copy
+
+    def remove(self, name: str) -> None:
+        """Delete a profile and its key (the key first: a profile never outlives it); not the sandbox."""
+        profile = self.get(name)
+        if profile.is_sandbox:
+            raise ConfigError("The built-in sandbox profile cannot be removed.")
+        key_store.delete_key(name)
+        self._profiles = tuple(p for p in self._profiles if p.name != name)
+        if self._last_profile == name:
+            self._last_profile = None
+        self.save()
+
+
+def stored_key(profile: Profile) -> str:
+    """The profile's key from the keyring (generated once for the sandbox); KeyMissing if none.
+
+    Blocks on the keyring; the GUI calls it with `asyncio.to_thread`.
+    """
+    if profile.is_sandbox:
+        return key_store.get_or_create_key(profile.name)
+    key = key_store.get_key(profile.name)
+    if key is None:
+        raise KeyMissing(
+            f"No management key is stored for “{profile.name}”; edit the profile and enter its key."
+        )
+    return key
+
+
+def resolve_key(profile: Profile, *, allow_env: bool) -> ResolvedKey:
+    """The key to connect with: the keyring's; for the headless CLI only (`allow_env`), else the
+    `DESCOPE_MANAGEMENT_KEY` environment variable, with a notice saying it was used.
+
+    Raises KeyMissing, or key_store.KeyringUnavailable when the keyring cannot be used and no key
+    was accepted from the environment. Blocks on the keyring.
+    """
+    try:
+        return ResolvedKey(stored_key(profile), "keyring")
+    except (KeyMissing, key_store.KeyringUnavailable) as problem:
+        from_env = os.environ.get(ENV_KEY, "").strip() if allow_env else ""
+        if not allow_env:
+            raise
+        if not from_env:
+            raise type(problem)(
+                f"{problem.user_message} On the command line you may set {ENV_KEY} instead."
+            ) from None
+        why = (
+            problem.user_message
+            if isinstance(problem, key_store.KeyringUnavailable)
+            else "the keyring has none"
+        )
+        notice = (
+            f"Using the management key from the {ENV_KEY} environment variable for “{profile.name}” "
+            f"({why.rstrip('.')})."
+        )
+        log.info("%s", notice)
+        return ResolvedKey(from_env, "environment", notice)

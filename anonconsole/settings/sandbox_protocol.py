@@ -1,0 +1,13 @@
+"""What the console and its sandbox child agree on, in one place both may import.
+
+The launcher starts `python -m anonconsole.sandbox serve` without importing the server stack; the
+sandbox reads the key and the project ID the same way the launcher hands them over.
+"""
+
+from __future__ import annotations
+
+# The management key reaches the child through this environment variable only (never argv, which
+# other users can read in the process list); the child removes it from its environment at once.
+KEY_ENV = "DESCOPE_MANAGEMENT_KEY"
+# The project the built-in sandbox pretends to be ("P" + 27 characters, like a Descope project ID).
+DEFAULT_PROJECT_ID = "P2AnonConsoleSandbox00000000"

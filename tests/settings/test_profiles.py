@@ -1,0 +1,448 @@
+"""Profiles: validation sentences, the JSON file (schema, migrations, atomic writes), keyring in step."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import keyring.backends.fail
+import pytest
+from memory_keyring import MemoryKeyring, installed
+
+from anonconsole.settings import key_store, paths, profiles
+from anonconsole.settings.profiles import (
+    ConfigError,
+    KeyMissing,
+    Profile,
+    ProfileFileError,
+    ProfileStore,
+    ValidationError,
+)
+
+PROJECT = "P2abcdefghijklmnopqrstuvwxyz"  # 28 characters, like a default-region project
+REGIONAL = "Puse12aAc4T2V93bddihGEx2Ryhc8e5Z"  # 32 characters (descope-api.md §1.3)
+KEY = "K2TestManagementKeyThatMustNeverReachADisk0123456789"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path) -> Iterator[Path]:
+    """Config, data, cache and logs under tmp."""
+    paths.init(tmp_path / "home")
+    yield tmp_path / "home"
+    paths.init(None)
+
+
+@pytest.fixture
+def memory() -> Iterator[MemoryKeyring]:
+    with installed() as backend:
+        yield backend
+
+
+@pytest.fixture
+def no_keyring() -> Iterator[None]:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    yield
+    keyring.set_keyring(previous)
+
+
+def staging(**changes: object) -> Profile:
+    return dataclasses.replace(Profile("Staging", PROJECT), **changes)
+
+
+def stored(backend: MemoryKeyring) -> dict[str, str]:
+    return {name: key for (service, name), key in backend.entries.items() if service == key_store.SERVICE}
+
+
+# -- validation sentences ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("project_id", "message"),
+    [
+        (PROJECT, None),
+        (f"  {PROJECT} ", None),
+        (REGIONAL, None),
+        (REGIONAL + "abc", None),
+        ("P2AnonConsoleSandbox00000000", None),
+        ("", "Enter the project ID"),
+        ("p2abcdefghijklmnopqrstuvwxyz", "starts with a capital P"),
+        ("X2abcdefghijklmnopqrstuvwxyz", "starts with a capital P"),
+        ("P2abcdefghijklmn-pqrstuvwxyz", "only letters and digits"),
+        ("P2abc defghijklmnopqrstuvwxy", "only letters and digits"),
+        ("P2abc", "this one has 5"),
+        (PROJECT + "x", "this one has 29"),
+        (REGIONAL[:31], "this one has 31"),
+    ],
+)
+def test_project_id_checks(project_id: str, message: str | None) -> None:
+    found = profiles.check_project_id(project_id)
+    if message is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert message in found
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://api.descope.com", None),
+        ("https://api.use1.descope.com/", None),
+        ("https://auth.example.com:8443", None),
+        ("http://127.0.0.1:8788", None),
+        ("http://localhost:8788", None),
+        ("http://[::1]:8788", None),
+        ("", "Enter the base URL"),
+        ("api.descope.com", "must start with https://"),
+        ("ftp://api.descope.com", "must start with https://"),
+        ("https://", "no host name"),
+        ("https://:443", "no host name"),
+        ("http://api.descope.com", "plain http:// is only allowed for this computer"),
+        ("http://10.0.0.5:8788", "plain http:// is only allowed for this computer"),
+        ("https://api.descope.com:99999", "port"),
+        ("https://user:pw@api.descope.com", "user name or password"),
+        ("https://api.descope.com/?x=1", "must not contain ? or #"),
+    ],
+)
+def test_base_url_checks(url: str, message: str | None) -> None:
+    found = profiles.check_base_url(url)
+    if message is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert message in found
+
+
+@pytest.mark.parametrize(
+    ("key", "required", "message"),
+    [
+        (KEY, True, None),
+        ("", False, None),
+        ("", True, "Enter the management key"),
+        ("   ", True, "Enter the management key"),
+        ("K2abc def", True, "spaces or line breaks"),
+        ("K2abc\ndef", False, "spaces or line breaks"),
+    ],
+)
+def test_key_checks(key: str, required: bool, message: str | None) -> None:
+    found = profiles.check_key(key, required=required)
+    assert found == message if message is None else message in (found or "")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("Production", None),
+        ("", "Give the profile a name."),
+        ("  ", "Give the profile a name."),
+        ("x" * 200, "under 80 characters"),
+        ("Staging", "A profile named “Staging” already exists"),
+        ("staging ", "A profile named “staging” already exists"),
+    ],
+)
+def test_name_checks(name: str, message: str | None) -> None:
+    found = profiles.check_name(name, ["Sandbox (demo)", "Staging"])
+    assert found == message if message is None else message in (found or "")
+
+
+def test_every_problem_is_reported_by_field() -> None:
+    bad = Profile("", "nope", base_url="http://example.com", anonymous_tenant_name="", grace_days=-1)
+    problems = profiles.problems_of(bad, key="", key_required=True)
+    assert set(problems) == {"name", "project_id", "base_url", "key", "anonymous_tenant", "grace_days"}
+    assert all(sentence.endswith(".") for sentence in problems.values())
+
+
+def test_regional_url_is_derived_from_a_regional_project_id() -> None:
+    assert profiles.regional_base_url(REGIONAL) == "https://api.use1.descope.com"
+    assert profiles.regional_base_url(PROJECT) is None
+    assert profiles.regional_base_url("Pbad!") is None
+
+
+# -- the file -----------------------------------------------------------------------------------------
+
+
+def test_a_new_store_has_only_the_sandbox_and_it_is_first(home: Path) -> None:
+    store = ProfileStore.load()
+    assert store.path == home / "config" / "profiles.json"
+    assert store.names() == ["Sandbox (demo)"]
+    sandbox = store.get("Sandbox (demo)")
+    assert sandbox.is_sandbox
+    assert sandbox.project_id == "P2AnonConsoleSandbox00000000"
+    assert sandbox.anonymous_tenant_name == "Anonymous Users"
+    assert store.startup_profile() == sandbox
+    assert store.last_profile is None
+
+
+def test_profiles_and_last_profile_survive_a_restart(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    regional = Profile(
+        "EU production",
+        REGIONAL,
+        base_url="https://api.use1.descope.com/",
+        anonymous_tenant_id="T2xyz",
+        grace_days=7,
+    )
+    store.put(regional, key=KEY)
+    store.put(staging(), key=KEY + "2")
+    store.set_last_profile("EU production")
+
+    again = ProfileStore.load()
+    assert again.names() == ["Sandbox (demo)", "EU production", "Staging"]
+    assert again.get("EU production") == dataclasses.replace(
+        regional, base_url="https://api.use1.descope.com"
+    )
+    assert again.last_profile == "EU production"
+    assert again.startup_profile().name == "EU production"
+    document = json.loads(again.path.read_text(encoding="utf-8"))
+    assert document["schema_version"] == profiles.SCHEMA_VERSION
+
+
+def test_the_file_never_holds_the_key_and_the_keyring_does(memory: MemoryKeyring, home: Path) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=f"  {KEY}\n")
+    assert stored(memory) == {"Staging": KEY}
+    for file in home.rglob("*"):
+        if file.is_file():
+            assert KEY[:12] not in file.read_text(encoding="utf-8", errors="replace"), file
+
+
+def test_writes_are_atomic_and_leave_no_temporary_files(
+    memory: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    before = store.path.read_bytes()
+
+    def crash(*_args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        store.put(staging(name="Other"), key=KEY)
+    monkeypatch.undo()
+    assert store.path.read_bytes() == before
+    assert sorted(p.name for p in store.path.parent.iterdir()) == ["profiles.json"]
+
+
+def test_an_unversioned_file_is_migrated_and_unknown_fields_are_dropped(memory: MemoryKeyring) -> None:
+    path = paths.config_dir() / "profiles.json"
+    old = {"profiles": [{"name": "Old", "project_id": PROJECT, "management_key": "leaked", "colour": "red"}]}
+    path.write_text(json.dumps(old), encoding="utf-8")
+    store = ProfileStore.load()
+    assert store.get("Old") == Profile("Old", PROJECT)
+    store.save()
+    text = path.read_text(encoding="utf-8")
+    assert "leaked" not in text
+    assert "colour" not in text
+    assert json.loads(text)["schema_version"] == profiles.SCHEMA_VERSION
+
+
+def test_a_file_from_a_newer_version_is_refused_not_overwritten() -> None:
+    path = paths.config_dir() / "profiles.json"
+    path.write_text(
+        json.dumps({"schema_version": profiles.SCHEMA_VERSION + 1, "profiles": []}), encoding="utf-8"
+    )
+    with pytest.raises(ProfileFileError, match="newer AnonConsole"):
+        ProfileStore.load()
+    assert json.loads(path.read_text(encoding="utf-8"))["schema_version"] == profiles.SCHEMA_VERSION + 1
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"profiles": [{"nom": "x"}]}'])
+def test_an_unreadable_file_is_set_aside_with_a_notice(content: str) -> None:
+    path = paths.config_dir() / "profiles.json"
+    path.write_text(content, encoding="utf-8")
+    store = ProfileStore.load()
+    assert store.names() == ["Sandbox (demo)"]
+    assert "set aside" in store.notice
+    aside = [p for p in path.parent.iterdir() if p.name.startswith("profiles.json.unreadable-")]
+    assert len(aside) == 1
+    assert aside[0].read_text(encoding="utf-8") == content
+
+
+def test_the_migrator_hook_runs_each_step_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps: list[int] = []
+
+    def step(version: int) -> profiles.Migration:
+        def run(data: dict[str, object]) -> dict[str, object]:
+            steps.append(version)
+            return {**data, "schema_version": version + 1}
+
+        return run
+
+    monkeypatch.setattr(profiles, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(profiles, "MIGRATIONS", {0: step(0), 1: step(1), 2: step(2)})
+    assert profiles.migrate({"schema_version": 1})["schema_version"] == 3
+    assert steps == [1, 2]
+
+
+# -- the keyring in step with the file ----------------------------------------------------------------
+
+
+def test_a_new_profile_needs_a_key(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    with pytest.raises(ValidationError) as caught:
+        store.put(staging(), key="")
+    assert set(caught.value.problems) == {"key"}
+    assert "Staging" not in store
+    assert not store.path.exists()
+
+
+def test_duplicate_names_are_refused_whatever_the_case(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    with pytest.raises(ValidationError) as caught:
+        store.put(staging(name="STAGING"), key=KEY)
+    assert caught.value.problems == {"name": "A profile named “STAGING” already exists; choose another name."}
+    with pytest.raises(ValidationError):
+        store.put(staging(name="Sandbox (demo)"), key=KEY)
+
+
+def test_editing_without_a_key_keeps_the_stored_one(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    store.put(staging(grace_days=3), key="", replacing="Staging")
+    assert store.get("Staging").grace_days == 3
+    assert stored(memory) == {"Staging": KEY}
+    assert profiles.stored_key(store.get("Staging")) == KEY
+
+
+def test_renaming_moves_the_key_and_the_last_profile(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    store.set_last_profile("Staging")
+    store.put(staging(name="Staging EU"), replacing="Staging")
+    assert stored(memory) == {"Staging EU": KEY}
+    assert store.names() == ["Sandbox (demo)", "Staging EU"]
+    assert ProfileStore.load().last_profile == "Staging EU"
+
+
+def test_a_new_key_replaces_the_old_one(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    store.put(staging(name="Renamed"), key="K2new", replacing="Staging")
+    assert stored(memory) == {"Renamed": "K2new"}
+
+
+def test_duplicate_copies_the_profile_and_its_key(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    store.put(staging(grace_days=4), key=KEY)
+    copy = store.duplicate("Staging")
+    second = store.duplicate("Staging")
+    assert (copy.name, second.name) == ("Staging (copy)", "Staging (copy) (2)")
+    assert dataclasses.replace(copy, name="Staging") == store.get("Staging")
+    assert stored(memory) == {"Staging": KEY, "Staging (copy)": KEY, "Staging (copy) (2)": KEY}
+
+
+def test_duplicating_the_sandbox_gives_an_ordinary_profile_for_a_served_sandbox(
+    memory: MemoryKeyring,
+) -> None:
+    store = ProfileStore.load()
+    copy = store.duplicate("Sandbox (demo)")
+    assert copy.name == "Sandbox (demo) (copy)"
+    assert not copy.is_sandbox
+    assert copy.base_url == profiles.LOCAL_SANDBOX_URL
+    assert stored(memory) == {}
+
+
+def test_removing_a_profile_removes_its_key(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    store.set_last_profile("Staging")
+    store.remove("Staging")
+    assert stored(memory) == {}
+    again = ProfileStore.load()
+    assert again.names() == ["Sandbox (demo)"]
+    assert again.last_profile is None
+
+
+def test_the_sandbox_cannot_be_removed_or_renamed_but_its_tenant_settings_can_change(
+    memory: MemoryKeyring,
+) -> None:
+    store = ProfileStore.load()
+    with pytest.raises(ConfigError, match="cannot be removed"):
+        store.remove("Sandbox (demo)")
+    sandbox = store.get("Sandbox (demo)")
+    with pytest.raises(ValidationError, match="cannot be renamed"):
+        store.put(dataclasses.replace(sandbox, name="Mine"), replacing="Sandbox (demo)")
+    store.put(
+        dataclasses.replace(sandbox, grace_days=2, base_url="https://evil.example"), replacing=sandbox.name
+    )
+    again = ProfileStore.load().get("Sandbox (demo)")
+    assert (again.grace_days, again.base_url, again.is_sandbox) == (2, "", True)
+    with pytest.raises(ValidationError, match="Only the built-in"):
+        store.put(staging(is_sandbox=True), key=KEY)
+
+
+def test_without_a_keyring_nothing_is_saved_and_the_message_says_what_to_install(no_keyring: None) -> None:
+    store = ProfileStore.load()
+    with pytest.raises(key_store.KeyringUnavailable) as caught:
+        store.put(staging(), key=KEY)
+    assert "gnome-keyring" in caught.value.user_message
+    assert KEY not in caught.value.user_message
+    assert "Staging" not in store
+    assert not store.path.exists()
+
+
+# -- resolve_key: the keyring, or (CLI only) the environment -------------------------------------------
+
+
+def test_resolve_key_prefers_the_keyring(memory: MemoryKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(profiles.ENV_KEY, "K2fromenv")
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    resolved = profiles.resolve_key(store.get("Staging"), allow_env=True)
+    assert (resolved.key, resolved.source, resolved.notice) == (KEY, "keyring", "")
+    assert KEY not in repr(resolved)
+
+
+def test_the_gui_never_takes_the_key_from_the_environment(
+    memory: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(profiles.ENV_KEY, "K2fromenv")
+    with pytest.raises(KeyMissing, match="No management key is stored for “Staging”") as caught:
+        profiles.resolve_key(staging(), allow_env=False)
+    assert profiles.ENV_KEY not in caught.value.user_message
+
+
+def test_the_cli_falls_back_to_the_environment_and_says_so(
+    memory: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(profiles.ENV_KEY, " K2fromenv ")
+    resolved = profiles.resolve_key(staging(), allow_env=True)
+    assert (resolved.key, resolved.source) == ("K2fromenv", "environment")
+    assert profiles.ENV_KEY in resolved.notice
+    assert "K2fromenv" not in resolved.notice
+
+
+def test_the_cli_uses_the_environment_when_there_is_no_keyring(
+    no_keyring: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(profiles.ENV_KEY, "K2fromenv")
+    resolved = profiles.resolve_key(staging(), allow_env=True)
+    assert resolved.source == "environment"
+    assert "No system keyring is available" in resolved.notice
+    monkeypatch.delenv(profiles.ENV_KEY)
+    with pytest.raises(key_store.KeyringUnavailable, match=f"you may set {profiles.ENV_KEY} instead"):
+        profiles.resolve_key(staging(), allow_env=True)
+
+
+def test_the_cli_without_any_key_is_told_both_ways(
+    memory: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(profiles.ENV_KEY, raising=False)
+    with pytest.raises(
+        KeyMissing, match=f"edit the profile and enter its key. On the command line .*{profiles.ENV_KEY}"
+    ):
+        profiles.resolve_key(staging(), allow_env=True)
+
+
+def test_the_sandbox_key_is_generated_once_and_kept(memory: MemoryKeyring) -> None:
+    sandbox = ProfileStore.load().get("Sandbox (demo)")
+    first = profiles.resolve_key(sandbox, allow_env=False)
+    assert first.key == profiles.resolve_key(sandbox, allow_env=False).key
+    assert stored(memory) == {"Sandbox (demo)": first.key}

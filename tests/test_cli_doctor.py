@@ -1,0 +1,99 @@
+"""`anonconsole doctor --profile NAME`: the headless verification, key from the environment."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keyring
+import keyring.backends.fail
+import pytest
+
+from anonconsole import cli
+from anonconsole.settings import paths
+from anonconsole.settings.profiles import Profile, ProfileStore
+
+
+@pytest.fixture
+def no_keyring_home(tmp_path: Path) -> Iterator[Path]:
+    """A console home under tmp and no keyring: a headless machine."""
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    paths.init(tmp_path)
+    yield tmp_path
+    paths.init(None)
+    keyring.set_keyring(previous)
+
+
+def save_profile(profile: Profile) -> None:
+    store = ProfileStore.load()
+    store._profiles = (*store._profiles, profile)  # no keyring here: write the file directly
+    store.save()
+
+
+def test_doctor_passes_with_the_key_from_the_environment(
+    sandbox: Any, no_keyring_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = sandbox.client()
+    name = f"Anonymous {secrets.token_hex(4)}"
+    tenant_id = client.mgmt.tenant.create(name)["id"]
+    client.mgmt.tenant.update_settings(
+        tenant_id,
+        [],
+        session_settings_enabled=True,
+        refresh_token_expiration=30,
+        refresh_token_expiration_unit="days",
+        session_token_expiration=10,
+        session_token_expiration_unit="minutes",
+    )
+    save_profile(
+        Profile(name="CI", project_id=sandbox.project_id, base_url=sandbox.url, anonymous_tenant_name=name)
+    )
+    monkeypatch.setenv("DESCOPE_MANAGEMENT_KEY", sandbox.management_key)
+    assert cli.main(["doctor", "--profile", "CI"]) == 0
+    out = capsys.readouterr().out
+    assert "Using the management key from the DESCOPE_MANAGEMENT_KEY environment variable" in out
+    assert "PASS  Refresh token lifetime: 30 days in the token, 30 days in the tenant settings" in out
+    assert "PASS  Probe removed" in out
+    assert "All checks passed." in out
+    assert sandbox.management_key not in out
+    assert client.mgmt.user.search_all(tenant_ids=[tenant_id])["total"] == 0
+
+
+def test_doctor_fails_on_a_broken_setup(
+    sandbox: Any, no_keyring_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save_profile(
+        Profile(
+            name="CI",
+            project_id=sandbox.project_id,
+            base_url=sandbox.url,
+            anonymous_tenant_name=f"Missing {secrets.token_hex(4)}",
+        )
+    )
+    monkeypatch.setenv("DESCOPE_MANAGEMENT_KEY", sandbox.management_key)
+    assert cli.main(["doctor", "--profile", "CI"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  Anonymous tenant" in out
+    assert "run the tenant setup" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["doctor", "--profile", "Nope"], "no profile is named “Nope”"),
+        (["doctor"], "you may set DESCOPE_MANAGEMENT_KEY"),
+    ],
+)
+def test_doctor_refuses_an_unusable_profile(
+    argv: list[str],
+    expected: str,
+    no_keyring_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("DESCOPE_MANAGEMENT_KEY", raising=False)
+    assert cli.main(argv) == 2
+    assert expected in capsys.readouterr().out

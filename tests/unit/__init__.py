@@ -1,1 +1,0 @@
-"""Unit tests: no Qt, no network beyond loopback."""

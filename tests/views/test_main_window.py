@@ -1,0 +1,257 @@
+"""The main window on the app's own qasync loop against real sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import secrets as stdlib_secrets
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+import pytest
+from descope import DescopeClient
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QToolButton
+from pytestqt.qtbot import QtBot
+from waiting import emitted
+
+from anonconsole.app import run as console_app
+from anonconsole.gateway import Connection, Gateway
+from anonconsole.runtime import messages
+from anonconsole.views.error_dialog import ErrorDialog
+from anonconsole.views.main_window import PAGES, MainWindow
+
+DEMO = console_app.DEMO_PROFILE
+
+
+@pytest.fixture
+def window(qtbot: QtBot, console_qapp: QApplication) -> MainWindow:
+    main = MainWindow(DEMO)
+    qtbot.addWidget(main)
+    main.show()
+    return main
+
+
+def gateway_for(sandbox: Any, key: str | None = None) -> Gateway:
+    return Gateway(Connection(sandbox.project_id, sandbox.url, key or sandbox.management_key))
+
+
+def direct_figures(sdk: DescopeClient) -> tuple[int, int, list[tuple[str, str]]]:
+    """What the overview must show, asked of the SDK directly (sync client, outside the GUI)."""
+    total = sdk.mgmt.user.search_all(limit=1)["total"]
+    test_total = sdk.mgmt.user.search_all(limit=1, test_users_only=True, with_test_user=True)["total"]
+    tenants = [(t["name"], t["id"]) for t in sdk.mgmt.tenant.load_all()["tenants"]]
+    return total, test_total, sorted(tenants, key=lambda t: (t[0].casefold(), t[1]))
+
+
+def shown_tenants(window: MainWindow) -> list[tuple[str, str]]:
+    table = window.overview.tenants
+    return [(table.item(row, 0).text(), table.item(row, 1).text()) for row in range(table.rowCount())]
+
+
+def all_visible_text(window: MainWindow) -> str:
+    """Every label, the title and the status texts: where a key must never appear."""
+    texts = [label.text() + label.toolTip() for label in window.findChildren(QLabel)]
+    return "\n".join([window.windowTitle(), window.statusBar().currentMessage(), *texts])
+
+
+# -- the window on a connection ----------------------------------------------------------------------
+
+
+def test_overview_and_status_bar_show_the_sandbox_as_the_sdk_sees_it(
+    window: MainWindow, arun: Callable[..., Any], sandbox: Any
+) -> None:
+    sdk = sandbox.client()
+    suffix = stdlib_secrets.token_hex(4)
+    tenant_id = sdk.mgmt.tenant.create(f"Overview tenant {suffix}")["id"]
+    sdk.mgmt.user.create(f"overview-{suffix}@example.com", user_tenants=None)
+    expected_total, expected_tests, expected_tenants = direct_figures(sdk)
+
+    async def connect() -> None:
+        gateway = gateway_for(sandbox)
+        await window.set_connection(DEMO, gateway)
+        await gateway.aclose()
+
+    arun(connect())
+
+    assert expected_total >= 1
+    assert (f"Overview tenant {suffix}", tenant_id) in expected_tenants
+    assert window.windowTitle() == "AnonConsole — Sandbox (demo)"
+    assert window.overview.project_id.text() == sandbox.project_id
+    assert window.overview.base_url.text() == sandbox.url
+    assert window.overview.total_users.text() == f"{expected_total:,}"
+    assert window.overview.test_users.text() == f"{expected_tests:,}"
+    assert window.overview.tenant_count.text() == str(len(expected_tenants))
+    assert shown_tenants(window) == expected_tenants
+    assert window.connection_label.text() == (
+        f"Sandbox (demo) · {sandbox.project_id} · {sandbox.url} · {expected_total:,} users"
+    )
+    assert not window.progress.isVisible()
+    assert window.refresh_action.isEnabled()
+    assert sandbox.management_key not in all_visible_text(window)
+
+
+def test_refresh_disables_its_action_while_it_runs_and_shows_new_figures(
+    window: MainWindow, arun: Callable[..., Any], sandbox: Any
+) -> None:
+    sdk = sandbox.client()
+
+    async def scenario() -> list[bool]:
+        gateway = gateway_for(sandbox)
+        await window.set_connection(DEMO, gateway)
+        sdk.mgmt.tenant.create(f"Added before F5 {stdlib_secrets.token_hex(4)}")
+        enabled_during: list[bool] = []
+        async with emitted(window.overview_loaded):
+            window.refresh_action.trigger()  # as F5 does; the slot's task starts on the next iteration
+            await asyncio.sleep(0)
+            enabled_during.append(window.refresh_action.isEnabled())
+            enabled_during.append(window.progress.isVisible())
+        await gateway.aclose()
+        return enabled_during
+
+    assert arun(scenario()) == [False, True]
+    assert window.refresh_action.isEnabled()
+    assert not window.progress.isVisible()
+    assert shown_tenants(window) == direct_figures(sdk)[2]
+
+
+def test_a_refused_key_is_explained_and_never_shown(
+    window: MainWindow, arun: Callable[..., Any], sandbox: Any
+) -> None:
+    wrong_key = "K2-" + stdlib_secrets.token_urlsafe(24)
+    messages.register_secret(wrong_key)
+    failures: list[str] = []
+    window.overview_failed.connect(failures.append)
+
+    async def connect() -> None:
+        gateway = gateway_for(sandbox, wrong_key)
+        await window.set_connection(DEMO, gateway)
+        await gateway.aclose()
+
+    arun(connect())
+    assert len(failures) == 1
+    assert failures[0] in window.overview.state.text()
+    assert window.connection_label.text() == "Sandbox (demo): not loaded"
+    assert failures[0] in window.connection_label.toolTip()
+    assert window.notice.isVisible()
+    assert window.refresh_action.isEnabled()  # the user can retry with F5
+    assert window.overview.total_users.text() == "—"
+    assert wrong_key not in all_visible_text(window)
+
+
+def test_users_pages_are_views_and_the_rest_say_they_are_not_available_yet(window: MainWindow) -> None:
+    titles = [window.navigation.item(row).text() for row in range(window.navigation.count())]
+    assert titles == ["Overview", "Anonymous", "Regular", "Needs attention", "All users", "Audit"]
+    for key in ("anonymous", "regular", "attention", "all"):
+        window.show_page(key)
+        assert window.pages.currentWidget() is window.users.views[key]
+        assert window.pages.currentWidget().state_text == "Loading users…" or window.gateway is None
+    for spec in PAGES[5:]:
+        window.show_page(spec.key)
+        page = window.pages.currentWidget()
+        assert page.objectName() == f"{spec.key}Page"
+        empty = page.findChild(QLabel, f"{spec.key}EmptyState")
+        assert "not available yet" in empty.text()
+        assert spec.coming in empty.text()
+        assert empty.accessibleName()
+
+
+def test_set_page_puts_a_real_view_in_place_of_the_placeholder(window: MainWindow) -> None:
+    view = QLabel("the real view")
+    window.set_page("audit", view)
+    window.show_page("audit")
+    assert window.pages.currentWidget() is view
+    assert window.pages.count() == len(PAGES)
+
+
+def test_about_names_every_version(window: MainWindow, qtbot: QtBot) -> None:
+    import PySide6
+
+    window.about_action.trigger()
+    box = window.findChild(QMessageBox, "aboutBox")
+    assert box is not None
+    assert box.isVisible()
+    text = box.text() + box.informativeText()
+    for version in (
+        console_app.anonconsole.__version__,
+        PySide6.__version__,
+        metadata.version("descope"),
+        platform.python_version(),
+    ):
+        assert version in text
+    box.close()
+
+
+def test_key_widgets_have_object_and_accessible_names(window: MainWindow) -> None:
+    for widget in (
+        window.navigation,
+        window.pages,
+        window.overview,
+        window.overview.tenants,
+        window.overview.total_users,
+        window.connection_label,
+        window.progress,
+        window.notice,
+    ):
+        assert widget.objectName(), widget
+        assert widget.accessibleName(), widget.objectName()
+    for action in (window.quit_action, window.refresh_action, window.about_action):
+        assert action.objectName()
+
+
+# -- the message bridge --------------------------------------------------------------------------------
+
+
+def test_bridge_messages_reach_the_status_bar_and_the_notice(window: MainWindow, qtbot: QtBot) -> None:
+    secret = "K2" + stdlib_secrets.token_hex(16)  # random, like a real key
+    messages.register_secret(secret)
+    messages.info("Loaded 12 users.")
+    assert window.statusBar().currentMessage() == "Loaded 12 users."
+    assert not window.notice.isVisible()
+    messages.error(f"The key {secret} was refused.")
+    assert window.notice.isVisible()
+    assert window.notice_text.text() == f"The key {messages.REDACTED} was refused."
+    qtbot.mouseClick(window.notice.findChild(QToolButton, "dismissNotice"), Qt.MouseButton.LeftButton)
+    assert not window.notice.isVisible()
+
+
+def test_unexpected_errors_open_a_dialog_with_scrubbed_copyable_details(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    secret = "K2" + stdlib_secrets.token_hex(16)  # random, like a real key
+    messages.register_secret(secret)
+    try:
+        raise ValueError(f"bearer P2x:{secret} exploded")
+    except ValueError as exc:
+        messages.excepthook(type(exc), exc, exc.__traceback__)
+    dialog = window.findChild(ErrorDialog, "errorDialog")
+    assert dialog is not None
+    assert dialog.isVisible()
+    details = dialog.details.toPlainText()
+    assert "Traceback" in details
+    assert "ValueError" in details
+    assert "test_unexpected_errors_open_a_dialog" in details
+    assert secret not in details
+    dialog.copy_details()
+    assert QGuiApplication.clipboard().text() == details
+    dialog.close()
+
+
+def test_closing_the_window_cancels_its_network_work(
+    window: MainWindow, arun: Callable[..., Any], sandbox: Any
+) -> None:
+    async def scenario() -> asyncio.Task[None]:
+        gateway = gateway_for(sandbox)
+        task = window.set_connection(DEMO, gateway)
+        await asyncio.sleep(0)  # the refresh now waits on the sandbox
+        await window.shutdown()
+        assert task.done()  # ended before shutdown returned, not just told to
+        assert not window.users.loading
+        await gateway.aclose()
+        return task
+
+    assert arun(scenario()).cancelled()
+    assert window.overview.total_users.text() == "—"
+    assert not window.notice.isVisible()

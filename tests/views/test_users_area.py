@@ -1,0 +1,67 @@
+"""The users area against a real sandbox: a cancelled load keeps its rows, pages not shown catch up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from waiting import until_signal
+
+from anonconsole.core.classify import Kind
+from anonconsole.gateway import Connection, Gateway
+from anonconsole.views.users_area import UsersArea
+
+RunningSandbox = Any  # tests/conftest.py's fixture type (conftest modules are not importable)
+
+
+def gateway_for(sandbox: RunningSandbox) -> Gateway:
+    return Gateway(Connection(sandbox.project_id, sandbox.url, sandbox.management_key))
+
+
+def test_cancel_keeps_what_was_loaded(
+    qtbot: Any, arun: Callable[..., Any], start_sandbox: Callable[..., RunningSandbox]
+) -> None:
+    sandbox = start_sandbox(users=6000, latency_ms=150)
+    area = UsersArea()
+    view = area.views["all"]
+    qtbot.addWidget(view)
+    messages: list[str] = []
+    area.message.connect(lambda text, _error: messages.append(text))
+
+    async def scenario() -> None:
+        async with Gateway(
+            Connection(sandbox.project_id, sandbox.url, sandbox.management_key), max_concurrency=1
+        ) as gateway:
+            await area.connect_to(gateway)
+            await until_signal(area.loader.rows_added, lambda: len(area.table) > 0)
+            area.cancel()
+            await area.wait()
+            assert not area.loading
+            assert 0 < len(area.table) < 6000
+            assert view.model.rowCount() > 0
+
+    arun(scenario())
+    assert messages[-1].startswith("Loading cancelled")
+
+
+def test_pages_not_shown_catch_up_when_shown(
+    qtbot: Any, arun: Callable[..., Any], start_sandbox: Callable[..., RunningSandbox]
+) -> None:
+    sandbox = start_sandbox(users=2500)
+    area = UsersArea()
+    area.set_active("all")
+    for view in area.views.values():
+        qtbot.addWidget(view)
+
+    async def scenario() -> None:
+        async with gateway_for(sandbox) as gateway:
+            await area.connect_to(gateway)
+            await area.wait()
+
+    arun(scenario())
+    counts = area.table.counts()
+    assert area.views["all"].model.rowCount() == sum(counts.values())
+    anonymous = area.views["anonymous"]
+    assert anonymous.model.rowCount() == 0, "a page not shown is not laid out during the load"
+    area.set_active("anonymous")
+    assert anonymous.model.rowCount() == counts[Kind.ANONYMOUS] > 0
