@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anonconsole
+from anonconsole.commands import cull as cull_command
 
 if TYPE_CHECKING:
     from anonconsole.operations.doctor import Check
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Without a command, opens the console (same as `anonconsole gui`).",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {anonconsole.__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{gui,doctor,sandbox}")
+    commands = parser.add_subparsers(dest="command", metavar="{gui,doctor,cull,sandbox}")
     gui = commands.add_parser("gui", help="open the console (the default)")
     gui.add_argument(
         "--sandbox-db",
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--profile", default="Sandbox (demo)", help="profile name (default: the built-in sandbox)"
     )
+    cull_command.add_parser(commands)
     commands.add_parser(
         "sandbox",
         help="run or inspect the local Descope-compatible sandbox (see `anonconsole sandbox --help`)",
@@ -102,13 +104,21 @@ def _run(argv: list[str]) -> int:
     if argv[:1] == ["sandbox"]:
         from anonconsole.sandbox import cli as sandbox_cli  # the server stack only when asked for
 
-        return sandbox_cli.main(argv[1:])
+        return sandbox_cli.main(argv[1:], console_key=_sandbox_profile_key)
     parser = build_parser()
     args = parser.parse_args(argv or ["gui"])
-    if args.command == "doctor":
+    if args.command in ("cull", "doctor"):
         import asyncio
 
-        return asyncio.run(_doctor(args.profile, lambda line: print(line, flush=True)))
+        from anonconsole.settings import logs
+
+        logs.setup_logging()  # the SDK's own warnings to the log file, not between the report's lines
+        try:
+            if args.command == "cull":
+                return asyncio.run(cull_command.run(args, lambda line: print(line, flush=True)))
+            return asyncio.run(_doctor(args.profile, lambda line: print(line, flush=True)))
+        finally:
+            logs.remove_handlers()
     _check_gui_args(parser, args)
     from anonconsole.app.run import GuiOptions, run_gui  # Qt only for the GUI
 
@@ -119,16 +129,30 @@ def _run(argv: list[str]) -> int:
     )
 
 
+def _sandbox_profile_key() -> str | None:
+    """The built-in sandbox profile's key from the keyring (what the console started its sandbox
+    with), for `anonconsole sandbox outbox`; None when there is none or no keyring. Never creates one."""
+    from anonconsole.settings import key_store
+    from anonconsole.settings.profiles import SANDBOX_PROFILE
+
+    try:
+        return key_store.get_key(SANDBOX_PROFILE)
+    except key_store.KeyringUnavailable:
+        return None
+
+
 async def _doctor(name: str, out: Callable[[str], None]) -> int:
     """`anonconsole doctor`: 0 when every check passed, 1 when one failed, 2 when the profile is unusable."""
     from anonconsole.operations.doctor import run_doctor
     from anonconsole.operations.headless import ProfileUnusable, open_profile
+    from anonconsole.runtime import messages
 
     def line(check: Check) -> None:
         out(f"{'PASS' if check.passed else 'FAIL'}  {check.name}: {check.detail}")
 
     try:
         async with open_profile(name, out) as (profile, gateway):
+            messages.register_secret(gateway.connection.management_key)  # scrubbed from the log
             report = await run_doctor(
                 gateway,
                 tenant_id=profile.anonymous_tenant_id,
@@ -137,6 +161,9 @@ async def _doctor(name: str, out: Callable[[str], None]) -> int:
             )
     except ProfileUnusable as exc:
         out(f"anonconsole doctor: {exc}")
+        return 2
+    if report.unusable:
+        out("The profile cannot be used: see the failed check.")
         return 2
     out("All checks passed." if report.ok else "The setup has a problem: see the failed check.")
     return 0 if report.ok else 1

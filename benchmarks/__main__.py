@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ("cold_start", "filter_sort", "users_load", "sandbox_bulk")
+BENCHMARKS = ("cold_start", "filter_sort", "users_load", "cull", "sandbox_bulk")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,7 +62,7 @@ def test_no_display_is_explained_instead_of_a_qt_abort(
 def test_sandbox_arguments_are_handed_over_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[list[str]] = []
 
-    def fake_main(argv: list[str]) -> int:
+    def fake_main(argv: list[str], **_options: object) -> int:
         seen.append(list(argv))
         return 7
 

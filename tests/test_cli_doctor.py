@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,3 +101,45 @@ def test_doctor_refuses_an_unusable_profile(
     monkeypatch.delenv("DESCOPE_MANAGEMENT_KEY", raising=False)
     assert cli.main(argv) == 2
     assert expected in capsys.readouterr().out
+
+
+def headless_environment(home: Path) -> dict[str, str]:
+    """A child process's environment: its own home and XDG dirs under `home`, no keyring."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DESCOPE_"))}
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / "config"),
+        XDG_DATA_HOME=str(home / "data"),
+        XDG_CACHE_HOME=str(home / "cache"),
+        XDG_STATE_HOME=str(home / "state"),
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+    )
+    return env
+
+
+def test_an_unreachable_profile_is_unusable_and_the_sdks_warnings_go_to_the_log_only(tmp_path: Path) -> None:
+    """As a support engineer runs it: a terminal, no keyring, the key in the environment."""
+    env = headless_environment(tmp_path)
+    key = "K2" + secrets.token_urlsafe(30)
+    env["DESCOPE_MANAGEMENT_KEY"] = key
+    config = tmp_path / "config" / "anonconsole"
+    config.mkdir(parents=True)
+    gone = {"name": "Gone", "project_id": "P2abcdefghijklmnopqrstuvwxyz", "base_url": "http://127.0.0.1:9"}
+    (config / "profiles.json").write_text(json.dumps({"schema_version": 1, "profiles": [gone]}))
+    done = subprocess.run(
+        [sys.executable, "-m", "anonconsole", "doctor", "--profile", "Gone"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Cannot reach 127.0.0.1:9" in done.stdout
+    assert "License handshake" not in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    logs = list(tmp_path.rglob("anonconsole.log"))
+    assert len(logs) == 1
+    text = logs[0].read_text(encoding="utf-8")
+    assert "License handshake failed" in text
+    assert key not in text

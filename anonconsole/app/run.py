@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import logging.handlers
 import signal
 import sys
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from anonconsole.app.connections import ConnectionManager
 from anonconsole.app.palette import apply_color_scheme
 from anonconsole.launcher.bootstrap import SandboxBootstrap, demo_sandbox_options
 from anonconsole.runtime import gc_policy, messages
-from anonconsole.settings import paths
+from anonconsole.settings import logs, paths
 from anonconsole.settings.profiles import SANDBOX, ProfileStore
 from anonconsole.views.main_window import MainWindow
 
@@ -77,19 +76,9 @@ def create_application(color_scheme: str = "system") -> QApplication:
 
 
 def setup_logging() -> Path:
-    """A rotating log file in the user log dir, scrubbed of registered secrets; warnings to stderr."""
-    path = paths.log_dir() / "anonconsole.log"
-    to_file = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
-    to_file.setFormatter(messages.ScrubFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    to_stderr = logging.StreamHandler()
-    to_stderr.setLevel(logging.WARNING)
-    to_stderr.setFormatter(messages.ScrubFormatter("anonconsole: %(levelname)s: %(message)s"))
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    # qasync's executor logs submitted callables and their results at DEBUG: never let that through.
-    logging.getLogger("qasync").setLevel(logging.INFO)
-    root.addHandler(to_file)
-    root.addHandler(to_stderr)
+    """The console's log file (`settings.logs`: the SDK's warnings to the file only, our own also to
+    stderr), and Qt's messages into it."""
+    path = logs.setup_logging()
     qInstallMessageHandler(_qt_message)
     return path
 

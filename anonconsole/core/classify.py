@@ -21,15 +21,26 @@ ANONYMOUS_TENANT_NAME = "Anonymous Users"
 
 
 class Kind(StrEnum):
-    """The three kinds of users the console tells apart."""
+    """The kinds of users the console tells apart: the three of the lifecycle, and Descope's test
+    users, which exist for automated tests and belong to none of them (never anonymous, never culled,
+    nothing for a person to look at)."""
 
     ANONYMOUS = "anonymous"
     REGULAR = "regular"
     ATTENTION = "attention"
+    TEST = "test"
 
     @property
     def label(self) -> str:
-        return {"anonymous": "Anonymous", "regular": "Regular", "attention": "Needs attention"}[self.value]
+        return _KIND_LABELS[self]
+
+
+_KIND_LABELS = {
+    Kind.ANONYMOUS: "Anonymous",
+    Kind.REGULAR: "Regular",
+    Kind.ATTENTION: "Needs attention",
+    Kind.TEST: "Test user",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +63,7 @@ class AnonymousPolicy:
 class Cause(StrEnum):
     """Why a user got its kind; `Classification.reason` turns it into a sentence."""
 
+    TEST_USER = "test_user"
     VERIFIED = "verified"
     NO_TENANT_SETUP = "no_tenant_setup"
     UNVERIFIED_OUTSIDE = "unverified_outside"
@@ -98,6 +110,8 @@ class Classification:
     def reason(self) -> str:
         """Why, in words a support engineer would use."""
         match self.cause:
+            case Cause.TEST_USER:
+                return "A Descope test user (for automated tests): never anonymous, never culled"
             case Cause.VERIFIED:
                 return f"Has a {self.detail}"
             case Cause.NO_TENANT_SETUP:
@@ -163,6 +177,8 @@ def kind_of(user: User, tenant_id: str) -> Kind:
 
 def _verdict(user: User, tenant: str) -> tuple[Kind, Cause, str]:
     """Kind, cause and detail: everything about the verdict that sign-ins and the clock cannot change."""
+    if user.test:
+        return Kind.TEST, Cause.TEST_USER, ""
     in_tenant = bool(tenant) and any(t.tenant_id == tenant for t in user.tenants)
     verified = _verified_contact(user)
 

@@ -38,6 +38,7 @@ STATUS_CODES: tuple[str, ...] = ("enabled", "invited", "disabled", "expired", ""
 _SEPARATOR = "\x1f"  # between searchable fields, so a query cannot match across two of them
 
 Rows = npt.NDArray[np.int64]
+Mask = npt.NDArray[np.bool_]
 
 
 class Column(StrEnum):
@@ -96,6 +97,9 @@ class TableFilter:
         created_from / created_to: creation time bounds, epoch seconds, inclusive.
         expired: True only expired anonymous users, False only those not expired, None both.
         test_users: exclude (default), include or only test users.
+        rows: only these table rows (None: any row), e.g. a cull plan's candidates. Kept as a
+            read-only array of distinct rows; not compared (an array has no single truth value),
+            so two filters that differ only in `rows` are equal.
     """
 
     kind: Kind | None = None
@@ -105,6 +109,15 @@ class TableFilter:
     created_to: int | None = None
     expired: bool | None = None
     test_users: TestUsers = "exclude"
+    rows: Rows | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.rows is not None:
+            rows = np.unique(np.asarray(self.rows, dtype=np.int64))  # a copy: the caller's may change
+            if len(rows) and rows[0] < 0:
+                raise ValueError("A table row number cannot be negative.")
+            rows.flags.writeable = False
+            object.__setattr__(self, "rows", rows)
 
 
 @dataclass
@@ -613,6 +626,89 @@ class UserTable:
         expires = int(self._expires.view[row])
         return expires != NONE and expires < int(self._now())
 
+    # ---- whole columns, read-only (the cull plans over them) --------------------------------------
+    # Views are marked read-only: a rule computed over the table must not be able to change it.
+    def tenant_membership(self, tenant_id: str) -> tuple[Mask, Mask]:
+        """Per row: (a member of `tenant_id`, a member of any other tenant).
+
+        Each distinct tuple of memberships is looked at once (see `distinct_memberships`).
+        """
+        distinct, index = self.distinct_memberships()
+        member = np.fromiter((any(t.tenant_id == tenant_id for t in ts) for ts in distinct), np.bool_)
+        elsewhere = np.fromiter((any(t.tenant_id != tenant_id for t in ts) for ts in distinct), np.bool_)
+        return member[index], elsewhere[index]
+
+    def distinct_memberships(self, rows: Rows | None = None) -> tuple[list[tuple[UserTenant, ...]], Rows]:
+        """The distinct tuples of tenant memberships among `rows` (None: all rows), and per row the
+        position of its own in that list.
+
+        Users loaded from the API share one tuple per distinct list (records interns them), so a
+        rule over memberships tests a handful of tuples instead of 100k users. Distinct means
+        distinct objects: equal tuples built apart may appear twice, which only costs a test.
+        """
+        return _distinct(self._fields.tenants.view, rows)
+
+    def distinct_attributes_and_roles(
+        self, rows: Rows | None = None
+    ) -> tuple[list[tuple[Mapping[str, object], tuple[str, ...]]], Rows]:
+        """The distinct (custom attributes, project role names) among `rows` (None: all rows), and
+        per row the position of its own in that list; most users share one empty pair."""
+        distinct, index = _distinct(self._fields.rest.view, rows)
+        return [(rest[5], rest[3]) for rest in distinct], index
+
+    def last_active(self) -> Rows:
+        """Per row: the last sign-in, else the creation (epoch s): `classify`'s rule, on the columns.
+
+        A new array (`NONE`, "never signed in", is negative, so `> 0` tells the two apart).
+        """
+        last = self._last_sign_in.view
+        return np.where(last > 0, last, self._created.view)
+
+    def last_sign_ins(self) -> Rows:
+        """Per row: the last sign-in (epoch s), `NONE` when never; a read-only view."""
+        return _read_only(self._last_sign_in.view)
+
+    def created_times(self) -> Rows:
+        """Per row: the creation time (epoch s); a read-only view."""
+        return _read_only(self._created.view)
+
+    def kind_mask(self, kind: Kind) -> Mask:
+        """Per row: whether its stored kind (computed by `classify.kind_of`) is `kind`."""
+        return self._kind.view == _KIND_CODE[kind]
+
+    def status_mask(self, status: str) -> Mask:
+        """Per row: whether its status is `status` (one of `STATUS_CODES`)."""
+        if status not in STATUS_CODES:
+            raise ValueError(f"unknown user status {status!r}")
+        return self._status.view == _status_code(status)
+
+    def test_user_mask(self) -> Mask:
+        """Per row: a test user; a read-only view."""
+        return _read_only(self._test.view)
+
+    def verified_mask(self) -> Mask:
+        """Per row: the verified-email or verified-phone flag is set (address or not)."""
+        return self._verified_email.view | self._verified_phone.view
+
+    def gone_mask(self) -> Mask:
+        """Per row: hidden because a later load did not find the user; a read-only view."""
+        return _read_only(self._gone.view)
+
+    def user_ids(self, rows: Rows) -> list[str]:
+        """The user IDs of `rows`, in that order (one C-level copy, no `User` objects)."""
+        return self._fields.user_id.view[rows].tolist()
+
+    def primary_login_ids(self, rows: Rows) -> list[str]:
+        """The first login ID of each of `rows` ("" when a user has none)."""
+        return [
+            ids if isinstance(ids, str) else ids[0] if ids else ""
+            for ids in self._fields.login_ids.view[rows].tolist()
+        ]
+
+    def statuses(self, rows: Rows) -> list[str]:
+        """The status of each of `rows`, as the API spells it."""
+        return self._fields.status.view[rows].tolist()
+
     # ---- filter and sort ------------------------------------------------------------------------
     def mask(self, spec: TableFilter, start: int = 0) -> npt.NDArray[np.bool_]:
         """Which rows `spec` keeps, as a boolean array over rows `start`… (all rows by default).
@@ -621,6 +717,12 @@ class UserTable:
         """
         rows = slice(start, len(self))
         keep = self._test_mask(spec.test_users, rows) & ~self._gone.view[rows]
+        if spec.rows is not None:
+            # Sorted distinct rows: those of this range are one slice (rows beyond the table: none).
+            lower, upper = np.searchsorted(spec.rows, (start, len(self)))
+            chosen = np.zeros(len(keep), dtype=np.bool_)
+            chosen[spec.rows[lower:upper] - start] = True
+            keep &= chosen
         if spec.kind is not None:
             keep &= self._kind.view[rows] == _KIND_CODE[spec.kind]
         if spec.statuses:
@@ -756,3 +858,21 @@ def format_time(epoch_seconds: int) -> str:
 def _same_keys(before: np.ndarray, after: np.ndarray | None) -> bool:
     """Whether a column's sort keys stayed the same (None: the column keeps no keys any more)."""
     return after is not None and bool(np.array_equal(before, after))
+
+
+def _distinct(column: np.ndarray, rows: Rows | None) -> tuple[list[Any], Rows]:
+    """The distinct objects (by identity) of an `object` column's `rows`, and per row its position
+    among them: a Python-level rule then runs once per distinct object."""
+    values = column if rows is None else column[rows]
+    if not len(values):
+        return [], np.zeros(0, dtype=np.int64)
+    identities = np.fromiter(map(id, values), np.uint64, len(values))
+    _, first, index = np.unique(identities, return_index=True, return_inverse=True)
+    return values[first].tolist(), index.astype(np.int64).reshape(-1)
+
+
+def _read_only(column: np.ndarray) -> np.ndarray:
+    """A view of `column` that cannot be written through (the table's data stays the table's)."""
+    view = column.view()
+    view.flags.writeable = False
+    return view

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 # that would stall the UI loop in the middle of the first load. Import it with the gateway instead.
 import anyio._backends._asyncio  # noqa: F401
 import httpx
-from descope import AuthException, DescopeClientAsync
+from descope import AuthException, DescopeClientAsync, UserObj
 from descope.common import EndpointsV1, EndpointsV2
 from descope.management.common import MgmtV1, Sort
 
@@ -52,6 +52,7 @@ ProgressCallback = Callable[[int, int], None]
 READ_RETRIES = 2
 READ_RETRY_DELAY_SECONDS = 0.2
 HISTORY_BATCH = 100
+SEARCH_LIMIT = 1000  # Descope's largest page of a user search
 # Requests in flight at once. Three reach Descope's user-management limit (500 a minute) at up to
 # 350 ms a request; more only pile decoded answers up on the UI loop, waiting their turn (measured
 # at 100k users: the longest UI stall fell from ~90 ms with 8 to ~50 ms with 3).
@@ -71,6 +72,14 @@ class UserPage:
     index: int
     users: list[User]
     total: int
+
+
+def _first_login_id(user: Any) -> str:
+    """The first login ID of a user object in an answer ("" when it has none)."""
+    if not isinstance(user, dict):
+        return ""
+    ids = user.get("loginIds") or [user.get("loginId", "")]
+    return str(ids[0])
 
 
 def _search_kwargs(filters: UserFilter | None) -> dict[str, Any]:
@@ -428,6 +437,33 @@ class Gateway(AbstractAsyncContextManager["Gateway"]):  # `async with`: closes a
     async def delete_user(self, user_id: str) -> None:
         await self._call(MgmtV1.user_delete_path, lambda: self._user.delete_by_user_id(user_id))
 
+    async def users_by_ids(self, user_ids: Sequence[str]) -> list[User]:
+        """The users with these IDs that still exist (test users included), in one search per 1,000."""
+        found: list[User] = []
+        for ids in _chunks(user_ids, SEARCH_LIMIT):
+            users, _ = await self.search_users(
+                UserFilter(user_ids=tuple(ids), test_users="include"), page=0, limit=len(ids)
+            )
+            found.extend(users)
+        return found
+
+    async def set_statuses(
+        self, login_ids: Sequence[str], status: str
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        """Enable or disable these users in one `patch_batch` request: (login IDs patched, (login ID,
+        failure) of the others). Patching the status again is harmless, so a lost answer is retried
+        by the caller after looking."""
+        users = [UserObj(login_id, status=status) for login_id in login_ids]
+        if not users:
+            return [], []
+        answer = await self._call(MgmtV1.user_patch_batch_path, lambda: self._user.patch_batch(users))
+        patched = [_first_login_id(u) for u in (answer or {}).get("patchedUsers") or ()]
+        failed = [
+            (_first_login_id(f.get("user") or {}), str(f.get("failure", "")))
+            for f in (answer or {}).get("failedUsers") or ()
+        ]
+        return patched, failed
+
     async def delete_users(self, user_ids: Sequence[str]) -> None:
         """Delete these users in one `delete_batch` request (the caller chooses the batch size)."""
         if not user_ids:
@@ -436,10 +472,19 @@ class Gateway(AbstractAsyncContextManager["Gateway"]):  # `async with`: closes a
 
     # -- anonymous users and their sessions ------------------------------------------------------
 
-    async def create_anonymous_user(self, tenant_id: str, default_password: str) -> AnonymousSession:
-        """Create an anonymous user by the KB recipe (anonconsole.gateway.recipe), each step paced."""
+    async def create_anonymous_user(
+        self, tenant_id: str, default_password: str, *, login_id: str | None = None
+    ) -> AnonymousSession:
+        """Create an anonymous user by the KB recipe (anonconsole.gateway.recipe), each step paced.
+
+        A caller that must find the user again after a lost answer chooses its `login_id` first.
+        """
         return await recipe.create_anonymous_user(
-            self._client, tenant_id=tenant_id, default_password=default_password, run=self._call
+            self._client,
+            tenant_id=tenant_id,
+            default_password=default_password,
+            login_id=login_id,
+            run=self._call,
         )
 
     async def validate_session(self, session_jwt: str) -> dict[str, Any]:

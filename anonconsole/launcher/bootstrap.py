@@ -22,8 +22,10 @@ def demo_sandbox_options(db: Path | None = None) -> SandboxOptions:
 class SandboxBootstrap:
     """Reuses a healthy sandbox already serving the same database, else starts one as a child.
 
-    Only a child started here is stopped by `astop`: a reused sandbox belongs to whoever started
-    it (another console, or `anonconsole sandbox serve`).
+    Only a child started here is stopped by `astop`: a reused sandbox belongs to the console that
+    started it, which is still running. An orphan (its console gone) is not reused but stopped, and
+    a child of our own started instead (`SandboxProcess.areuse`), so nothing outlives this console.
+    A sandbox served by hand (`anonconsole sandbox serve`) has no state file: it is never touched.
 
     Attributes:
         process: the sandbox in use, once `aurl` succeeded.

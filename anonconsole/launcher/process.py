@@ -4,6 +4,12 @@ The child is `python -m anonconsole.sandbox serve …`; the management key reach
 environment. Both the blocking and the asyncio paths spawn with `subprocess.Popen` (fork/exec returns
 at once) and then poll without blocking: that works on any event loop, including qasync's, which
 asyncio's subprocess transports do not promise.
+
+A child never outlives its console: it gets `--parent-pid` and ends itself within a second of the
+console's death, even a SIGKILL. The state file records which console started it
+(`startedBy`); a sandbox whose console is gone is an orphan, stopped rather than reused, so the
+next console starts its own, which it stops at quit. A sandbox of a console still running is
+shared, and left to that console to stop.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from typing import Any
 import httpx
 
 from anonconsole.settings.files import write_atomically
-from anonconsole.settings.sandbox_protocol import DEFAULT_PROJECT_ID, KEY_ENV
+from anonconsole.settings.sandbox_protocol import DEFAULT_PROJECT_ID, KEY_ENV, READY_ERROR
 
 POLL_SECONDS = 0.05
+STARTED_BY_CONSOLE = "console"  # `startedBy.kind` in the state file: a console's launcher
 STOP_TIMEOUT_SECONDS = 10.0
 LOG_TAIL_BYTES = 4000
 
@@ -80,6 +87,7 @@ class SandboxOptions:
             args += ["--error-rate", str(self.error_rate)]
         if self.drop_rate:
             args += ["--drop-rate", str(self.drop_rate)]
+        args += ["--parent-pid", str(os.getpid())]  # the child ends when we do, however we end
         return args
 
 
@@ -137,13 +145,44 @@ def _pid_exited(pid: int) -> bool:
     with contextlib.suppress(ChildProcessError):
         reaped, _ = os.waitpid(pid, os.WNOHANG)
         return reaped != 0
+    return not _pid_alive(pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process runs under this pid. A zombie (exited, not yet reaped by a parent that
+    never will, like a container's init) is not running."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:
         return False
-    return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS) or a race: kill(0) said it is there
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _is_sandbox(pid: int) -> bool:
+    """Whether `pid` runs a sandbox (so a reused pid of some other program is never signalled).
+    Without /proc it cannot tell, and trusts the state file, which the health check confirmed."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return sys.platform != "linux"
+    return b"anonconsole.sandbox" in command
+
+
+def _orphaned(state: dict[str, Any]) -> bool:
+    """Whether the state file's sandbox was started by a console that is gone (not this process)."""
+    started_by = state.get("startedBy")
+    if not isinstance(started_by, dict) or started_by.get("kind") != STARTED_BY_CONSOLE:
+        return False  # an older state file: nobody recorded; never stop what we cannot place
+    pid = started_by.get("pid")
+    return isinstance(pid, int) and pid != os.getpid() and not _pid_alive(pid)
 
 
 class SandboxProcess:
@@ -193,15 +232,23 @@ class SandboxProcess:
         return self._popen
 
     def _ready(self) -> dict[str, Any] | None:
-        """The ready file's content once the child wrote it; raises if the child died."""
+        """The ready file's content once the child wrote it; raises if the child died or said why
+        it cannot start (that sentence first: the console shows a SandboxError's first line)."""
         assert self._popen is not None
-        if self._popen.poll() is not None:
+        exited = self._popen.poll() is not None
+        ready = self._read_ready()
+        if ready is not None and isinstance(ready.get(READY_ERROR), str):
+            raise SandboxError(f"{ready[READY_ERROR]}\n{self._log_tail()}".rstrip())
+        if exited:
             raise SandboxError(
                 f"The sandbox exited with code {self._popen.returncode}.\n{self._log_tail()}".rstrip()
             )
+        return ready if ready is not None and "url" in ready else None
+
+    def _read_ready(self) -> dict[str, Any] | None:
         try:
             ready: Any = json.loads(self._ready_file.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):
             return None
         return ready if isinstance(ready, dict) else None
 
@@ -217,7 +264,12 @@ class SandboxProcess:
     def _started(self, ready: dict[str, Any]) -> str:
         self.url = str(ready["url"])
         if self.state_file is not None:
-            write_atomically(self.state_file, json.dumps({**ready, "db": str(self.options.db.resolve())}))
+            state = {
+                **ready,
+                "db": str(self.options.db.resolve()),
+                "startedBy": {"kind": STARTED_BY_CONSOLE, "pid": os.getpid()},
+            }
+            write_atomically(self.state_file, json.dumps(state))
         return self.url
 
     def _timed_out(self, timeout: float) -> SandboxError:
@@ -255,7 +307,12 @@ class SandboxProcess:
     async def areuse(
         cls, state_file: Path, options: SandboxOptions, management_key: str
     ) -> SandboxProcess | None:
-        """A sandbox started earlier for the same db and project, still healthy and accepting this key."""
+        """A sandbox started earlier for the same db and project, still healthy and accepting this key.
+
+        An orphan (its console is gone) is stopped instead, and None returned: it ends by itself
+        within a second anyway (`--parent-pid`), or, started before that existed, would outlive
+        this console too.
+        """
         try:
             state = json.loads(await asyncio.to_thread(state_file.read_text, encoding="utf-8"))
             url, pid = str(state["url"]), int(state["pid"])
@@ -263,6 +320,11 @@ class SandboxProcess:
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if not same:
+            return None
+        if _orphaned(state):
+            orphan = cls(options, management_key, state_file=state_file)
+            orphan.pid = pid if _is_sandbox(pid) else None  # else only the stale state file goes
+            await orphan.astop()
             return None
         body = await ahealth(url)
         if body is None or body.get("projectId") != options.project_id:

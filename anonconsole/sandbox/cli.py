@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,14 +24,16 @@ import httpx
 import uvicorn
 
 from anonconsole.sandbox.context import SandboxContext
+from anonconsole.sandbox.db import DatabaseUnusable, unusable
 from anonconsole.sandbox.faults import Faults
 from anonconsole.settings import paths
 from anonconsole.settings.files import write_atomically
-from anonconsole.settings.sandbox_protocol import DEFAULT_PROJECT_ID, KEY_ENV
+from anonconsole.settings.sandbox_protocol import DEFAULT_PROJECT_ID, KEY_ENV, READY_ERROR
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8788
 GRACEFUL_SHUTDOWN_SECONDS = 3
+EXIT_UNUSABLE_DB = 3
 
 logger = logging.getLogger("anonconsole.sandbox")
 
@@ -57,25 +60,90 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anonconsole sandbox", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the Descope-compatible sandbox")
-    serve.add_argument("--host", default=DEFAULT_HOST)
-    serve.add_argument("--port", type=_non_negative, default=DEFAULT_PORT, help="0 = a free port")
+    serve = commands.add_parser(
+        "serve",
+        help="run the Descope-compatible sandbox",
+        description=f"Run the sandbox until Ctrl+C. The management key comes from {KEY_ENV}.",
+    )
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    serve.add_argument(
+        "--port",
+        type=_non_negative,
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0 = a free one)",
+    )
     serve.add_argument("--db", type=Path, default=None, help=f"SQLite file (default {default_db()})")
-    serve.add_argument("--project-id", default=DEFAULT_PROJECT_ID)
+    serve.add_argument(
+        "--project-id",
+        default=DEFAULT_PROJECT_ID,
+        help=f"the project it answers for (default {DEFAULT_PROJECT_ID})",
+    )
     seed = serve.add_mutually_exclusive_group()
     seed.add_argument("--demo", action="store_true", help="seed the demo data set into an empty db")
     seed.add_argument("--users", type=_non_negative, default=None, help="seed N users into an empty db")
-    serve.add_argument("--latency-ms", type=_non_negative, default=0)
-    serve.add_argument("--error-rate", type=_rate, default=0.0)
-    serve.add_argument("--drop-rate", type=_rate, default=0.0)
-    serve.add_argument("--rate-limits", choices=("descope", "off"), default="descope")
+    serve.add_argument(
+        "--latency-ms",
+        type=_non_negative,
+        default=0,
+        metavar="MS",
+        help="delay added to every request (default 0)",
+    )
+    serve.add_argument(
+        "--error-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="share of requests answered with a 500 (0 to 1)",
+    )
+    serve.add_argument(
+        "--drop-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="share of connections closed unanswered (0 to 1)",
+    )
+    serve.add_argument(
+        "--rate-limits",
+        choices=("descope", "off"),
+        default="descope",
+        help="enforce Descope's documented rate limits (default) or none",
+    )
     serve.add_argument("--ready-file", type=Path, default=None, help="written once listening")
+    serve.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="stop when this process (the console that started the sandbox) is gone",
+    )
 
-    outbox = commands.add_parser("outbox", help="print the messages the sandbox would have sent")
-    outbox.add_argument("--url", default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}")
-    outbox.add_argument("--project-id", default=DEFAULT_PROJECT_ID)
-    outbox.add_argument("--login-id", default=None)
-    outbox.add_argument("--limit", type=_non_negative, default=20)
+    outbox = commands.add_parser(
+        "outbox",
+        help="print the messages the sandbox would have sent",
+        description=(
+            "Print the e-mails and text messages the sandbox would have sent, newest first. By default "
+            "it reads the console's own sandbox (found through its state file) with the key of the "
+            f"built-in profile from the keyring; {KEY_ENV}, when set, is used instead."
+        ),
+    )
+    outbox.add_argument(
+        "--url", default=None, help="a sandbox you started yourself (default: the console's running sandbox)"
+    )
+    outbox.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="the console's sandbox for this SQLite file (as `anonconsole gui --sandbox-db`)",
+    )
+    outbox.add_argument(
+        "--project-id",
+        default=None,
+        help=f"the sandbox's project ID (default: its own, else {DEFAULT_PROJECT_ID})",
+    )
+    outbox.add_argument("--login-id", default=None, help="only the messages to this login ID")
+    outbox.add_argument(
+        "--limit", type=_non_negative, default=20, help="at most this many messages (default 20)"
+    )
     return parser
 
 
@@ -118,16 +186,36 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn.Server that reports readiness once it accepts connections."""
+    """uvicorn.Server that reports readiness once it accepts connections, and ends with the process
+    that started it (`--parent-pid`): a console killed outright (SIGKILL, a crash) cannot stop its
+    child, and an orphaned sandbox would keep the database and a port for nobody."""
 
-    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None], parent_pid: int | None) -> None:
         super().__init__(config)
         self._on_ready = on_ready
+        self._parent_pid = parent_pid
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if not self.should_exit:
             self._on_ready()
+
+    async def on_tick(self, counter: int) -> bool:
+        """uvicorn calls this every 0.1 s; once a second, look whether the parent is still there
+        (an orphan is re-parented, so its parent pid changes)."""
+        if self._parent_pid is not None and counter % 10 == 0 and os.getppid() != self._parent_pid:
+            logger.info("The process that started the sandbox (pid %d) is gone: stopping", self._parent_pid)
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+
+def _fail(args: argparse.Namespace, sentence: str, code: int) -> int:
+    """Say why the sandbox cannot start, on stderr (its log) and, for the launcher that waits for
+    it, in the ready file: the console shows that sentence rather than the end of a log."""
+    print(f"anonconsole sandbox: {sentence}", file=sys.stderr)
+    if args.ready_file:
+        write_atomically(args.ready_file, json.dumps({READY_ERROR: sentence}))
+    return code
 
 
 def _already_stopping(signum: int, frame: FrameType | None) -> None:
@@ -148,16 +236,21 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db: Path = (args.db or default_db()).resolve()
-    ctx = create_context(db, args.project_id, hash_key(key))
-    del key
-    _seed(ctx, demo=args.demo, users=args.users)
+    try:
+        ctx = create_context(db, args.project_id, hash_key(key))
+        _seed(ctx, demo=args.demo, users=args.users)
+    except DatabaseUnusable as exc:
+        return _fail(args, exc.sentence, EXIT_UNUSABLE_DB)
+    except sqlite3.DatabaseError as exc:  # damage the quick check at opening did not see
+        return _fail(args, unusable(db, exc).sentence, EXIT_UNUSABLE_DB)
+    finally:
+        del key
     faults = Faults(latency_ms=args.latency_ms, error_rate=args.error_rate, drop_rate=args.drop_rate)
     app = build_app(ctx, faults=faults, rate_limits=args.rate_limits == "descope")
     try:
         sock = _listen(args.host, args.port)
     except OSError as exc:
-        print(f"anonconsole sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
+        return _fail(args, f"cannot listen on {args.host}:{args.port}: {exc}", 1)
     host, port = sock.getsockname()[:2]
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     ready = {"url": url, "pid": os.getpid(), "projectId": args.project_id, "db": str(db)}
@@ -188,7 +281,7 @@ def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _already_stopping)
     try:
-        asyncio.run(_Server(config, on_ready).serve(sockets=[sock]))
+        asyncio.run(_Server(config, on_ready, args.parent_pid).serve(sockets=[sock]))
     finally:
         sock.close()
         if args.ready_file:
@@ -197,25 +290,76 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def outbox(args: argparse.Namespace) -> int:
-    """Print the outbox, newest first."""
+class _Unusable(Exception):
+    """`outbox` cannot go on; the message says why and what to do."""
+
+
+KeySource = Callable[[], str | None]
+
+
+def _console_sandbox(db: Path | None) -> tuple[str, str]:
+    """(URL, project ID) of the console's running sandbox for `db`, from its state file."""
+    state_file = paths.sandbox_state_file(db.resolve() if db else None)
+    how = (
+        "Start the console (`anonconsole`), which starts it, or give --url for a sandbox you run "
+        "yourself with `anonconsole sandbox serve`."
+    )
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        url, project_id = str(state["url"]), str(state["projectId"])
+    except FileNotFoundError:
+        raise _Unusable(f"No sandbox of the console is running (no {state_file}). {how}") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise _Unusable(f"No sandbox of the console is running ({state_file} is unreadable). {how}") from None
+    try:
+        answered = httpx.get(f"{url}/_sandbox/health", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        answered = False
+    if not answered:
+        raise _Unusable(f"No sandbox of the console is running (nothing answers at {url}). {how}")
+    return url, project_id
+
+
+def _outbox_key(own_sandbox: bool, console_key: KeySource | None) -> str:
+    """The environment's key; else, for the console's own sandbox, the built-in profile's."""
     key = _take_key()
-    if not key:
-        print(f"anonconsole sandbox outbox: set {KEY_ENV} in the environment.", file=sys.stderr)
-        return 2
+    if key:
+        return key
+    if own_sandbox and console_key is not None:
+        key = console_key()
+        if key:
+            return key
+    where = "the keyring holds no key of the built-in sandbox profile, and " if own_sandbox else ""
+    raise _Unusable(f"{where}no key was found: set {KEY_ENV} in the environment to the sandbox's key.")
+
+
+def outbox(args: argparse.Namespace, console_key: KeySource | None = None) -> int:
+    """Print the outbox, newest first."""
+    try:
+        if args.url:
+            url, project_id = str(args.url).rstrip("/"), args.project_id or DEFAULT_PROJECT_ID
+        else:
+            url, project_id = _console_sandbox(args.db)
+            project_id = args.project_id or project_id
+        key = _outbox_key(not args.url, console_key)
+    except _Unusable as exc:
+        print(f"anonconsole sandbox outbox: {exc}", file=sys.stderr)
+        return 1
     params: dict[str, str | int] = {"limit": args.limit}
     if args.login_id:
         params["loginId"] = args.login_id
     try:
         response = httpx.get(
-            f"{args.url.rstrip('/')}/_sandbox/outbox",
+            f"{url}/_sandbox/outbox",
             params=params,
-            headers={"Authorization": f"Bearer {args.project_id}:{key}"},
+            headers={"Authorization": f"Bearer {project_id}:{key}"},
             timeout=10,
         )
     except httpx.HTTPError as exc:
-        print(f"anonconsole sandbox outbox: cannot reach {args.url}: {exc}", file=sys.stderr)
+        print(f"anonconsole sandbox outbox: cannot reach {url}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        del key
     if response.status_code != 200:
         print(f"anonconsole sandbox outbox: HTTP {response.status_code}: {response.text}", file=sys.stderr)
         return 1
@@ -231,8 +375,10 @@ def outbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, console_key: KeySource | None = None) -> int:
+    """`console_key`: the built-in sandbox profile's key, for `outbox` (the console's CLI passes a
+    reader of its keyring entry; the sandbox itself never imports the keyring)."""
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
-    return outbox(args)
+    return outbox(args, console_key)

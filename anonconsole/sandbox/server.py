@@ -160,6 +160,8 @@ class SandboxMiddleware:
                 return True
             if fault is Fault.ERROR:
                 raise injected_error()
+            if fault is Fault.RATE_LIMITED:
+                raise errors.rate_limited(1)
         if self.limiter is not None:
             client = scope.get("client") or ("", 0)
             project = parse_bearer(headers.get("authorization")).project_id or self.ctx.project_id

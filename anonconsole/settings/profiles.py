@@ -36,7 +36,8 @@ SCHEMA_VERSION = 1
 FILE_NAME = "profiles.json"
 SANDBOX_PROFILE = "Sandbox (demo)"
 DEFAULT_BASE_URL = "https://api.descope.com"
-# Where `anonconsole sandbox serve` listens by default (docs/contracts.md §1).
+# Where `anonconsole sandbox serve` listens by default (docs/contracts.md §1). The console's own
+# sandbox takes a free port instead: only the built-in profile reaches it (`aims_at_console_sandbox`).
 LOCAL_SANDBOX_URL = "http://127.0.0.1:8788"
 ENV_KEY = "DESCOPE_MANAGEMENT_KEY"
 MAX_NAME_LENGTH = 80
@@ -76,11 +77,56 @@ class Profile:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Profile:
-        """A profile from the file; unknown fields are dropped (so they are never written back)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {name: value for name, value in data.items() if name in known}
+    def from_json(cls, data: object) -> Profile:
+        """A profile from the file; unknown fields are dropped (so they are never written back).
+
+        Raises ValueError saying which field is wrong: a value of the wrong type would otherwise
+        fail much later, far from the file (a number where the dialog expects text, say).
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"is {_shown(data)}, not an object")
+        for name in ("name", "project_id"):
+            if name not in data:
+                raise ValueError(f"has no {name}")
+        values = {name: value for name, value in data.items() if name in _FIELD_TYPES}
+        for name, value in values.items():
+            problem = _field_problem(name, value)
+            if problem:
+                raise ValueError(f"has {name} {_shown(value)}, {problem}")
         return cls(**values)
+
+
+_FIELD_TYPES: dict[str, type] = {
+    "name": str,
+    "project_id": str,
+    "base_url": str,
+    "anonymous_tenant_id": str,
+    "anonymous_tenant_name": str,
+    "grace_days": int,
+    "is_sandbox": bool,
+}
+_TYPE_WORDS = {str: "not text", int: "not a whole number", bool: "not true or false"}
+
+
+def _field_problem(name: str, value: object) -> str | None:
+    """Why a stored field's value cannot be used (None when it can). `True` is no number here."""
+    wanted = _FIELD_TYPES[name]
+    if type(value) is not wanted:  # exact: bool is an int subclass, and neither is a float
+        return _TYPE_WORDS[wanted]
+    if isinstance(value, str) and name == "name" and not value.strip():
+        return "blank"
+    if isinstance(value, int) and name == "grace_days" and not 0 <= value <= MAX_GRACE_DAYS:
+        return f"not between 0 and {MAX_GRACE_DAYS}"
+    return None
+
+
+def _shown(value: object) -> str:
+    """A stored value as a short phrase for a message (a huge or deep value is cut)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"
 
 
 SANDBOX = Profile(
@@ -234,14 +280,79 @@ def normalized(profile: Profile) -> Profile:
     )
 
 
+def running_sandbox_url() -> str | None:
+    """The URL of the console's own sandbox while it runs (from its state file), else None."""
+    try:
+        state = json.loads(paths.sandbox_state_file().read_text(encoding="utf-8"))
+        return str(state["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _loopback_port(url: str) -> int | None:
+    """The port of a URL on this computer (80/443 when none is given), else None."""
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return None
+    if not is_loopback(host):
+        return None
+    return port or (443 if parts.scheme == "https" else 80)
+
+
+def aims_at_console_sandbox(profile: Profile, running_url: str | None = None) -> bool:
+    """Whether an ordinary profile names the console's own sandbox by its address: the sandbox's
+    project ID on this computer, at the port of `LOCAL_SANDBOX_URL` (the connect dialog's "Local
+    sandbox") or of the sandbox running now (`running_url`, copied from the status bar, say).
+
+    Such a profile is refused rather than treated as the built-in one: the console's sandbox takes
+    a free port at every start and accepts only the built-in profile's generated key, so the
+    built-in profile is the one way to reach it; resolving a second profile to it would need the
+    connection code to special-case it and would silently ignore the key typed for it. A sandbox
+    on another port (`anonconsole sandbox serve --port 0`, the tests' sandboxes) is an ordinary
+    service, and so is one served under a project ID of its own.
+    """
+    if profile.is_sandbox or profile.project_id.strip() != DEFAULT_PROJECT_ID:
+        return False
+    port = _loopback_port(profile.base_url)
+    if port is None:
+        return False
+    ports = {_loopback_port(LOCAL_SANDBOX_URL)}
+    if running_url:
+        ports.add(_loopback_port(running_url))
+    return port in ports
+
+
+def console_sandbox_sentence(name: str = "") -> str:
+    """Why a profile (called `name`, when given) must not aim at the console's sandbox, and what instead."""
+    which = f"“{name}” points" if name else "This points"
+    return (
+        f"{which} at the console's own sandbox, whose port changes at every start and which only "
+        f"takes its generated key: connect with the built-in profile “{SANDBOX_PROFILE}” instead. "
+        "For a sandbox you run yourself (`anonconsole sandbox serve`), start it with a project ID "
+        "of its own (--project-id) and use that."
+    )
+
+
 def problems_of(
-    profile: Profile, *, taken: Iterable[str] = (), key: str = "", key_required: bool
+    profile: Profile,
+    *,
+    taken: Iterable[str] = (),
+    key: str = "",
+    key_required: bool,
+    running_sandbox: str | None = None,
 ) -> dict[str, str]:
-    """Every problem of a profile (and the key typed with it), by field; empty when all is fine."""
+    """Every problem of a profile (and the key typed with it), by field; empty when all is fine.
+
+    `running_sandbox`: the URL of the console's sandbox running now, if any (`running_sandbox_url`).
+    """
     checks: dict[str, str | None] = {"name": check_name(profile.name, taken)}
     if not profile.is_sandbox:
         checks["project_id"] = check_project_id(profile.project_id)
-        checks["base_url"] = check_base_url(profile.base_url)
+        checks["base_url"] = check_base_url(profile.base_url) or (
+            console_sandbox_sentence() if aims_at_console_sandbox(profile, running_sandbox) else None
+        )
         checks["key"] = check_key(key, required=key_required)
     checks["anonymous_tenant"] = check_anonymous_tenant(
         profile.anonymous_tenant_id, profile.anonymous_tenant_name
@@ -272,18 +383,61 @@ def _from_unversioned(data: dict[str, Any]) -> dict[str, Any]:
 MIGRATIONS: dict[int, Migration] = {0: _from_unversioned}
 
 
-def migrate(data: dict[str, Any]) -> dict[str, Any]:
-    """Bring a loaded document up to `SCHEMA_VERSION`, or refuse one written by a newer version."""
-    version = data.get("schema_version", 0)
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise ProfileFileError(
+class NewerFile(ProfileFileError):
+    """The profiles file was written by a newer AnonConsole (a higher `schema_version`).
+
+    Attributes:
+        version: the file's schema version.
+    """
+
+    def __init__(self, version: int) -> None:
+        super().__init__(
             f"The profiles file was written by a newer AnonConsole (schema {version}); "
             "update AnonConsole to use it."
         )
+        self.version = version
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring a loaded document up to `SCHEMA_VERSION`, or refuse one written by a newer version.
+
+    Raises NewerFile, or ValueError when `schema_version` is not a whole number >= 0 (a string
+    "1" is damage, not a newer file).
+    """
+    version = data.get("schema_version", 0)
+    if type(version) is not int or version < 0:
+        raise ValueError(f"schema_version is {_shown(version)}, not a whole number")
+    if version > SCHEMA_VERSION:
+        raise NewerFile(version)
     while version < SCHEMA_VERSION:
         data = MIGRATIONS[version](data)
         version = data["schema_version"]
     return data
+
+
+def _document(raw: bytes) -> dict[str, Any]:
+    """The file's JSON object; ValueError saying in a few words why there is none."""
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark (some editors add one) is fine
+    except UnicodeDecodeError:
+        raise ValueError("it is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError("it is nested too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"it is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"it holds {_shown(data)}, not a JSON object")
+    return data
+
+
+def _free_name(path: Path) -> Path:
+    """`path`, or `path-2`, `path-3`…: the first that does not exist (never replace an earlier one)."""
+    candidate, number = path, 2
+    while candidate.exists():
+        candidate, number = path.with_name(f"{path.name}-{number}"), number + 1
+    return candidate
 
 
 @dataclass(frozen=True)
@@ -317,6 +471,7 @@ class ProfileStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or paths.config_dir() / FILE_NAME
         self.notice = ""
+        self._frozen = False
         self._profiles: tuple[Profile, ...] = (SANDBOX,)
         self._last_profile: str | None = None
 
@@ -324,35 +479,76 @@ class ProfileStore:
 
     @classmethod
     def load(cls, path: Path | None = None) -> ProfileStore:
-        """The store as saved; defaults when there is no file; an unreadable file is set aside."""
+        """The store as saved; defaults when there is no file. Never raises for the file's content:
+        a file that cannot be used (damaged, wrong types, a folder, from a newer version) is set
+        aside intact next to it, `notice` says so, and the store holds the built-in profile only."""
         store = cls(path)
         try:
-            text = store.path.read_text(encoding="utf-8")
+            raw = store.path.read_bytes()
         except FileNotFoundError:
             return store
+        except IsADirectoryError:
+            store._set_aside("it is a folder, not a file")
+            return store
+        except OSError as exc:
+            store._set_aside(f"{exc.strerror or type(exc).__name__}")
+            return store
         try:
-            data = json.loads(text)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            store._apply(migrate(data))
-        except (ValueError, TypeError, KeyError) as exc:
-            store._set_aside(exc)
+            store._apply(migrate(_document(raw)))
+        except NewerFile as newer:
+            store._set_aside(f"schema {newer.version}", newer=True)
+        except ValueError as exc:
+            store._set_aside(str(exc))
+        running = running_sandbox_url()
+        aimed = [p.name for p in store._profiles if aims_at_console_sandbox(p, running)]
+        if aimed and not store.notice:  # kept (the user's data), but it cannot work: say so once
+            store.notice = console_sandbox_sentence(aimed[0])
+            log.warning("%s", store.notice)
         return store
 
     def _apply(self, data: dict[str, Any]) -> None:
-        profiles = [Profile.from_json(item) for item in data.get("profiles", [])]
+        listed = data.get("profiles", [])
+        if not isinstance(listed, list):
+            raise ValueError(f"profiles is {_shown(listed)}, not a list")
+        profiles: list[Profile] = []
+        for number, item in enumerate(listed, start=1):
+            try:
+                profiles.append(Profile.from_json(item))
+            except ValueError as exc:
+                raise ValueError(f"profile {number} {exc}") from None
         self._profiles = self._with_sandbox(profiles)
         last = data.get("last_profile")
         self._last_profile = last if isinstance(last, str) and last in self.names() else None
 
-    def _set_aside(self, exc: Exception) -> None:
-        """Keep an unreadable file for inspection and start from the defaults."""
-        aside = self.path.with_name(f"{self.path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
-        os.replace(self.path, aside)
-        log.warning("Profiles file %s was unreadable (%s); moved to %s", self.path, exc, aside)
-        self.notice = (
-            f"The profiles file could not be read and was set aside as {aside.name}; add your profiles again."
-        )
+    def _set_aside(self, reason: str, *, newer: bool = False) -> None:
+        """Keep a file that cannot be used for inspection (renamed, never changed), start from the
+        defaults, and say so once: in `notice` and in the log."""
+        kind = "newer" if newer else "unreadable"
+        aside = _free_name(self.path.with_name(f"{self.path.name}.{kind}-{time.strftime('%Y%m%d-%H%M%S')}"))
+        try:
+            os.replace(self.path, aside)
+        except OSError as exc:
+            self._frozen = True  # never overwrite what could not be moved away
+            what = "was written by a newer AnonConsole" if newer else "could not be read"
+            self.notice = (
+                f"The profiles file {self.path} {what} ({reason}) and could not be set aside "
+                f"({exc.strerror or type(exc).__name__}); AnonConsole started with the built-in "
+                "sandbox profile only and will not change that file. Move it away, then restart."
+            )
+        else:
+            if newer:
+                self.notice = (
+                    f"The profiles file {self.path} was written by a newer AnonConsole ({reason}); it "
+                    f"was set aside as {aside.name} and AnonConsole started with the built-in sandbox "
+                    "profile only. Update AnonConsole and move the file back to use those profiles."
+                )
+            else:
+                self.notice = (
+                    f"The profiles file {self.path} could not be read ({reason}); it was set aside as "
+                    f"{aside.name} and AnonConsole started with the built-in sandbox profile only. Add "
+                    "your profiles again, or repair that file and move it back."
+                )
+        log.warning("%s", self.notice)
 
     @staticmethod
     def _with_sandbox(profiles: Iterable[Profile]) -> tuple[Profile, ...]:
@@ -370,7 +566,10 @@ class ProfileStore:
         )
 
     def save(self) -> None:
-        """Write the file atomically (temp file + rename)."""
+        """Write the file atomically (temp file + rename); refused while an unusable file that
+        could not be set aside is still in its place."""
+        if self._frozen:
+            raise ProfileFileError(self.notice)
         document = {
             "schema_version": SCHEMA_VERSION,
             "last_profile": self._last_profile,
@@ -437,11 +636,13 @@ class ProfileStore:
         profile = normalized(profile)
         taken = [name for name in self.names() if name != replacing]
         required = replacing is None if key_required is None else key_required
-        problems = problems_of(profile, taken=taken, key=key, key_required=required)
+        problems = problems_of(
+            profile, taken=taken, key=key, key_required=required, running_sandbox=running_sandbox_url()
+        )
         if replacing is not None and replacing in self:
             was_sandbox = self.get(replacing).is_sandbox
             if was_sandbox and profile.name != SANDBOX_PROFILE:
-                problems["name"] = "The built-in sandbox profile cannot be renamed; duplicate it instead."
+                problems["name"] = "The built-in sandbox profile cannot be renamed."
         elif profile.is_sandbox:
             problems["name"] = "Only the built-in sandbox profile runs the local sandbox."
         if problems:
@@ -494,18 +695,21 @@ class ProfileStore:
     def duplicate(self, name: str, new_name: str | None = None) -> Profile:
         """A copy of `name` (key included) under `new_name` or "<name> (copy)", saved.
 
-        The sandbox's copy is an ordinary profile pointing at the default local sandbox address
-        (`anonconsole sandbox serve`) with no key: the built-in one's key is generated per install.
+        Not the built-in sandbox: a copy would be an ordinary profile aimed at the console's sandbox,
+        which cannot reach it (`aims_at_console_sandbox`).
         """
         source = self.get(name)
+        if source.is_sandbox:
+            raise ConfigError(
+                f"The built-in profile “{SANDBOX_PROFILE}” cannot be duplicated: only it can reach the "
+                "console's sandbox, whose port changes at every start. Change its anonymous tenant "
+                "and grace period in place."
+            )
         copy = dataclasses.replace(
             source, name=new_name or self.unique_name(f"{name} (copy)"), is_sandbox=False
         )
-        if source.is_sandbox:
-            copy = dataclasses.replace(copy, base_url=LOCAL_SANDBOX_URL)
         copy = self.validate(copy, key_required=False)  # the key is copied below
-        if not source.is_sandbox:
-            self._copy_key(name, copy.name)
+        self._copy_key(name, copy.name)
         self._replace(copy, None)
         self.save()
         return copy

@@ -11,3 +11,6 @@ from __future__ import annotations
 KEY_ENV = "DESCOPE_MANAGEMENT_KEY"
 # The project the built-in sandbox pretends to be ("P" + 27 characters, like a Descope project ID).
 DEFAULT_PROJECT_ID = "P2AnonConsoleSandbox00000000"
+# A sandbox that cannot start (a damaged database, a port in use) writes `{READY_ERROR: sentence}` to
+# its ready file before it exits: the launcher shows that sentence, not the end of the child's log.
+READY_ERROR = "error"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,37 @@ def test_first_run_starts_the_demo_sandbox_without_freezing_and_stops_it_on_exit
     assert not paths.sandbox_state_file().exists()  # our child was stopped on exit
     assert arun(ahealth(seen["url"])) is None
     assert os.environ["QT_QPA_PLATFORM"] == "offscreen"
+
+
+@pytest.fixture
+def root_handlers() -> Iterator[None]:
+    """Handlers a test adds to the root logger are removed (and closed) after it."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in before]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
+def test_the_sdks_warnings_go_to_the_log_file_not_the_terminal(
+    app_dirs: Path, root_handlers: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Descope SDK logs "License handshake failed: …" at WARNING through `logging`: for the log
+    file, not the terminal the console was started from; the console's own warnings still reach both."""
+    path = console_app.setup_logging()
+    logging.getLogger("descope.descope_client_async").warning("License handshake failed: %s", "refused")
+    logging.getLogger("py.warnings").warning("descope/_client_base.py:49: UserWarning: TLS verification off")
+    logging.getLogger("anonconsole.app").warning("The sandbox could not be stopped")
+    err = capsys.readouterr().err
+    assert "License handshake" not in err
+    assert "UserWarning" not in err
+    assert "The sandbox could not be stopped" in err
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    text = path.read_text(encoding="utf-8")
+    assert "License handshake failed: refused" in text
+    assert "UserWarning: TLS verification off" in text
+    assert "The sandbox could not be stopped" in text

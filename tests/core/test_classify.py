@@ -140,4 +140,22 @@ def test_format_duration(seconds: int, text: str) -> None:
 
 
 def test_kind_labels() -> None:
-    assert [k.label for k in Kind] == ["Anonymous", "Regular", "Needs attention"]
+    assert [k.label for k in Kind] == ["Anonymous", "Regular", "Needs attention", "Test user"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"tenants": (UserTenant(ANON),)},  # would look anonymous
+        {"tenants": (UserTenant(ANON),), "verified_email": True, "email": "t@example.com"},
+        {"email": "t@example.com", "verified_email": True},  # would look regular
+        {},
+    ],
+)
+def test_test_users_are_their_own_kind(fields: dict[str, object]) -> None:
+    """Descope test users exist for automated tests: not anonymous, not regular, nothing to look at."""
+    verdict = classify(user(test=True, **fields), POLICY, last_sign_in=None, now=NOW)
+    assert verdict.kind is Kind.TEST
+    assert verdict.kind.label == "Test user"
+    assert "test user" in verdict.reason.lower()
+    assert kind_of(user(test=True, **fields), ANON) is Kind.TEST

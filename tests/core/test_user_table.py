@@ -57,9 +57,10 @@ def ids(table: UserTable, rows: np.ndarray) -> list[int]:
 
 
 def test_counts_per_kind_exclude_test_users(table: UserTable) -> None:
-    assert table.counts() == {Kind.ANONYMOUS: 3, Kind.REGULAR: 2, Kind.ATTENTION: 1}
-    assert table.counts("include")[Kind.ANONYMOUS] == 4
-    assert table.counts("only") == {Kind.ANONYMOUS: 1, Kind.REGULAR: 0, Kind.ATTENTION: 0}
+    assert table.counts() == {Kind.ANONYMOUS: 3, Kind.REGULAR: 2, Kind.ATTENTION: 1, Kind.TEST: 0}
+    assert table.counts("include")[Kind.ANONYMOUS] == 3  # the test user is a kind of its own
+    assert table.counts("include")[Kind.TEST] == 1
+    assert table.counts("only") == {Kind.ANONYMOUS: 0, Kind.REGULAR: 0, Kind.ATTENTION: 0, Kind.TEST: 1}
 
 
 def test_filter_by_kind_status_expiry_and_creation(table: UserTable) -> None:
@@ -142,7 +143,7 @@ def test_policy_change_reclassifies(table: UserTable) -> None:
 def test_empty_table_queries() -> None:
     empty = UserTable(POLICY, now=lambda: NOW)
     assert len(empty.query(TableFilter(text="x"), Column.NAME)) == 0
-    assert empty.counts() == {Kind.ANONYMOUS: 0, Kind.REGULAR: 0, Kind.ATTENTION: 0}
+    assert empty.counts() == {Kind.ANONYMOUS: 0, Kind.REGULAR: 0, Kind.ATTENTION: 0, Kind.TEST: 0}
 
 
 def test_growth_past_initial_capacity() -> None:
@@ -212,7 +213,7 @@ def test_prepared_page_is_reclassified_when_the_policy_changed_meanwhile() -> No
     new, updated = t.upsert(page)
     assert list(new) == [0, 1]
     assert len(updated) == 0
-    assert t.counts() == {Kind.ANONYMOUS: 2, Kind.REGULAR: 0, Kind.ATTENTION: 0}
+    assert t.counts() == {Kind.ANONYMOUS: 2, Kind.REGULAR: 0, Kind.ATTENTION: 0, Kind.TEST: 0}
     assert t.expired(0) is False
 
 

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from anonconsole.launcher.bootstrap import SandboxBootstrap
 from anonconsole.launcher.process import SandboxError, SandboxOptions, SandboxProcess, ahealth, health
 from anonconsole.settings.sandbox_protocol import KEY_ENV
 
@@ -49,7 +51,13 @@ def test_start_stop_state_and_log(tmp_path: Path, key: str) -> None:
     try:
         assert health(url) is not None
         saved = json.loads(state.read_text())
-        assert saved == {"url": url, "pid": pid, "projectId": process.options.project_id, "db": saved["db"]}
+        assert saved == {
+            "url": url,
+            "pid": pid,
+            "projectId": process.options.project_id,
+            "db": saved["db"],
+            "startedBy": {"kind": "console", "pid": os.getpid()},
+        }
         assert Path(saved["db"]) == (tmp_path / "s.db").resolve()
         response = httpx.get(
             f"{url}/_sandbox/outbox",
@@ -168,3 +176,123 @@ def test_start_fails_clearly_when_port_taken(tmp_path: Path, key: str) -> None:
         with pytest.raises(SandboxError, match="cannot listen"):
             process.start(timeout=60)
     assert process.pid is None
+
+
+@pytest.mark.parametrize("size", [64 * 1024, 100])
+def test_a_damaged_database_is_one_sentence_naming_the_file(tmp_path: Path, key: str, size: int) -> None:
+    """The console shows the first line of a SandboxError: it must say what is wrong and what to do."""
+    db = tmp_path / "sandbox.db"
+    db.write_bytes(secrets.token_bytes(size))
+    process = SandboxProcess(SandboxOptions(db=db, demo=True), key)
+    with pytest.raises(SandboxError) as failed:
+        process.start(timeout=60)
+    first = str(failed.value).splitlines()[0]
+    assert first.startswith(f"The sandbox database {db} is damaged")
+    assert "Move it aside" in first
+    assert process.pid is None
+
+
+# -- a sandbox never outlives the console that started it ------------------------------------------------
+
+LAUNCHER = """
+import json, sys
+from pathlib import Path
+from anonconsole.launcher.process import SandboxOptions, SandboxProcess
+db, state = Path(sys.argv[1]), Path(sys.argv[2])
+key = sys.stdin.readline().strip()  # never on the command line
+process = SandboxProcess(SandboxOptions(db=db, rate_limits="off"), key, state_file=state)
+url = process.start(timeout=60)
+print(json.dumps({"pid": process.pid, "url": url}), flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_the_sandbox_ends_when_the_process_that_started_it_is_killed(tmp_path: Path, key: str) -> None:
+    """A console killed with SIGKILL cannot stop its child: the child notices and ends by itself."""
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, str(tmp_path / "s.db"), str(tmp_path / "state.json")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert launcher.stdin is not None
+    assert launcher.stdout is not None
+    launcher.stdin.write(key + "\n")
+    launcher.stdin.flush()
+    started = json.loads(launcher.stdout.readline())
+    sandbox_pid = int(started["pid"])
+    try:
+        assert health(started["url"]) is not None
+        launcher.kill()  # SIGKILL: no clean-up of any kind in the launcher
+        launcher.wait(timeout=10)
+        assert _wait_gone(sandbox_pid, 5.0), "the sandbox outlived the process that started it"
+        assert health(started["url"], timeout=0.5) is None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(sandbox_pid, signal.SIGKILL)
+        launcher.stdin.close()
+        launcher.stdout.close()
+
+
+@pytest.mark.asyncio
+async def test_an_orphaned_sandbox_is_stopped_not_adopted(tmp_path: Path, key: str) -> None:
+    """A sandbox whose console is gone (from a console killed before this fix, say) is not reused:
+    reusing it would leave it running after this console quits. It is stopped, and a fresh one
+    (stopped at quit) started instead."""
+    state = tmp_path / "state.json"
+    options = SandboxOptions(db=tmp_path / "s.db", rate_limits="off")
+    orphan = SandboxProcess(options, key, state_file=state)
+    orphan_url = await orphan.astart(timeout=60)
+    orphan_pid = orphan.pid
+    assert orphan_pid is not None
+    bootstrap = SandboxBootstrap(options, state)
+    try:
+        recorded = json.loads(state.read_text())
+        assert recorded["startedBy"] == {"kind": "console", "pid": os.getpid()}
+        recorded["startedBy"]["pid"] = _reaped_pid()  # a console that has exited
+        state.write_text(json.dumps(recorded))
+        url = await bootstrap.aurl(key)
+        assert bootstrap.started_here
+        assert url != orphan_url
+        assert _wait_gone(orphan_pid, 5.0)
+        assert bootstrap.process is not None
+        own_pid = bootstrap.process.pid
+        assert own_pid is not None
+        await bootstrap.astop()  # the console's normal quit
+        assert _wait_gone(own_pid, 5.0)
+        assert not state.exists()
+    finally:
+        await orphan.astop()
+        await bootstrap.astop()
+
+
+@pytest.mark.asyncio
+async def test_a_sandbox_of_a_console_still_running_is_shared_not_stopped(tmp_path: Path, key: str) -> None:
+    state = tmp_path / "state.json"
+    options = SandboxOptions(db=tmp_path / "s.db", rate_limits="off")
+    owner = SandboxProcess(options, key, state_file=state)
+    url = await owner.astart(timeout=60)
+    try:
+        other = SandboxBootstrap(options, state)
+        assert await other.aurl(key) == url
+        assert not other.started_here
+        await other.astop()
+        assert await ahealth(url) is not None
+    finally:
+        await owner.astop()
+
+
+def _reaped_pid() -> int:
+    """The pid of a process that has exited (and was reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid

@@ -240,6 +240,7 @@ def test_faults_can_target_one_operation_at_run_time(start_sandbox: Any) -> None
         "latencyMs": 0,
         "errorRate": 1.0,
         "dropRate": 0.0,
+        "rateLimitRate": 0.0,
         "paths": ["/v1/mgmt/tenant/settings"],
     }
     tenant_id = client.mgmt.tenant.create("Targeted")["id"]  # other paths are served

@@ -242,26 +242,137 @@ def test_an_unversioned_file_is_migrated_and_unknown_fields_are_dropped(memory: 
     assert json.loads(text)["schema_version"] == profiles.SCHEMA_VERSION
 
 
-def test_a_file_from_a_newer_version_is_refused_not_overwritten() -> None:
-    path = paths.config_dir() / "profiles.json"
-    path.write_text(
-        json.dumps({"schema_version": profiles.SCHEMA_VERSION + 1, "profiles": []}), encoding="utf-8"
-    )
-    with pytest.raises(ProfileFileError, match="newer AnonConsole"):
-        ProfileStore.load()
-    assert json.loads(path.read_text(encoding="utf-8"))["schema_version"] == profiles.SCHEMA_VERSION + 1
+def _profiles_file(**fields: object) -> str:
+    """A profiles file of one profile with `fields` changed (wrong types, for the corrupt cases)."""
+    profile = {"name": "Staging", "project_id": PROJECT, **fields}
+    return json.dumps({"schema_version": 1, "profiles": [profile]})
 
 
-@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"profiles": [{"nom": "x"}]}'])
-def test_an_unreadable_file_is_set_aside_with_a_notice(content: str) -> None:
+_DEEP = 100_000
+# (id, the file's bytes, or None for a directory in its place, a phrase the notice must hold)
+CORRUPT_FILES: list[tuple[str, bytes | None, str]] = [
+    ("not-json", b"{not json", "could not be read"),
+    ("empty", b"", "could not be read"),
+    ("only-spaces", b"  \n", "could not be read"),
+    ("invalid-utf-8", b'{"profiles": [{"name": "Caf\xe9"}]}', "not UTF-8"),
+    ("binary", bytes(range(256)), "could not be read"),
+    ("a-list", b"[1, 2]", "could not be read"),
+    ("a-list-of-123", b"[123]", "could not be read"),
+    ("null", b"null", "could not be read"),
+    ("a-number", b"5", "could not be read"),
+    ("a-string", b'"profiles"', "could not be read"),
+    ("profiles-a-string", b'{"profiles": "abc"}', "could not be read"),
+    ("profiles-a-number", b'{"profiles": 5}', "could not be read"),
+    ("profiles-null", b'{"profiles": null}', "could not be read"),
+    ("profiles-an-object", b'{"profiles": {"name": "x"}}', "could not be read"),
+    ("profiles-of-123", b'{"profiles": [123]}', "could not be read"),
+    ("profiles-of-null", b'{"profiles": [null]}', "could not be read"),
+    ("profiles-of-strings", b'{"profiles": ["Staging"]}', "could not be read"),
+    ("profiles-of-lists", b'{"profiles": [[]]}', "could not be read"),
+    ("profile-empty", b'{"profiles": [{}]}', "could not be read"),
+    ("profile-without-project", b'{"profiles": [{"nom": "x"}]}', "could not be read"),
+    ("deep-lists", b"[" * _DEEP + b"]" * _DEEP, "could not be read"),
+    ("deep-objects", b'{"a": ' * _DEEP + b"1" + b"}" * _DEEP, "could not be read"),
+    (
+        "deep-in-a-profile",
+        _profiles_file().encode()[:-3] + b', "x": ' + b"[" * _DEEP + b"]" * _DEEP + b"}]}",
+        "could not be read",
+    ),
+    ("schema-99", b'{"schema_version": 99, "profiles": []}', "newer AnonConsole (schema 99)"),
+    ("schema-string", b'{"schema_version": "1", "profiles": []}', "schema_version"),
+    ("schema-null", b'{"schema_version": null, "profiles": []}', "schema_version"),
+    ("schema-negative", b'{"schema_version": -1, "profiles": []}', "schema_version"),
+    ("schema-float", b'{"schema_version": 1.0, "profiles": []}', "schema_version"),
+    ("schema-true", b'{"schema_version": true, "profiles": []}', "schema_version"),
+    ("project-id-number", _profiles_file(project_id=5).encode(), "project_id"),
+    ("name-number", _profiles_file(name=5).encode(), "name"),
+    ("name-null", _profiles_file(name=None).encode(), "name"),
+    ("name-blank", _profiles_file(name="  ").encode(), "name"),
+    ("base-url-list", _profiles_file(base_url=["https://api.descope.com"]).encode(), "base_url"),
+    ("tenant-id-object", _profiles_file(anonymous_tenant_id={}).encode(), "anonymous_tenant_id"),
+    ("tenant-name-number", _profiles_file(anonymous_tenant_name=1).encode(), "anonymous_tenant_name"),
+    ("grace-string", _profiles_file(grace_days="3").encode(), "grace_days"),
+    ("grace-float", _profiles_file(grace_days=1.5).encode(), "grace_days"),
+    ("grace-bool", _profiles_file(grace_days=True).encode(), "grace_days"),
+    ("grace-huge", _profiles_file(grace_days=10**30).encode(), "grace_days"),
+    ("grace-negative", _profiles_file(grace_days=-1).encode(), "grace_days"),
+    ("grace-nan", _profiles_file().encode().replace(b'"name"', b'"grace_days": NaN, "name"'), "grace_days"),
+    (
+        "grace-infinite",
+        _profiles_file().encode().replace(b'"name"', b'"grace_days": 1e999, "name"'),
+        "grace_days",
+    ),
+    ("is-sandbox-string", _profiles_file(is_sandbox="yes").encode(), "is_sandbox"),
+    ("a-directory", None, "could not be read"),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "phrase"), [c[1:] for c in CORRUPT_FILES], ids=[c[0] for c in CORRUPT_FILES]
+)
+def test_a_corrupt_file_is_set_aside_intact_with_one_clear_message(
+    content: bytes | None, phrase: str, caplog: pytest.LogCaptureFixture
+) -> None:
     path = paths.config_dir() / "profiles.json"
-    path.write_text(content, encoding="utf-8")
+    if content is None:
+        path.mkdir()
+        (path / "inside.txt").write_text("kept", encoding="utf-8")
+    else:
+        path.write_bytes(content)
+    store = ProfileStore.load()  # never raises: the console starts with the built-in profile
+    assert store.names() == ["Sandbox (demo)"]
+    assert store.startup_profile().is_sandbox
+    assert str(path) in store.notice
+    assert phrase in store.notice
+    assert ("newer AnonConsole" in store.notice) == phrase.startswith("newer")
+    assert "Traceback" not in store.notice
+    aside = [p for p in path.parent.iterdir() if p.name.startswith("profiles.json.")]
+    assert len(aside) == 1, aside
+    assert aside[0].name in store.notice
+    if content is None:
+        assert (aside[0] / "inside.txt").read_text(encoding="utf-8") == "kept"
+    else:
+        assert aside[0].read_bytes() == content
+    assert not path.exists()
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [store.notice]
+    store.save()  # a new file can be written again
+    assert ProfileStore.load().notice == ""
+
+
+def test_a_corrupt_file_that_cannot_be_set_aside_is_never_overwritten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = paths.config_dir() / "profiles.json"
+    path.write_bytes(b"{damaged")
+
+    def refuse(*_args: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(profiles.os, "replace", refuse)
     store = ProfileStore.load()
     assert store.names() == ["Sandbox (demo)"]
-    assert "set aside" in store.notice
-    aside = [p for p in path.parent.iterdir() if p.name.startswith("profiles.json.unreadable-")]
-    assert len(aside) == 1
-    assert aside[0].read_text(encoding="utf-8") == content
+    assert str(path) in store.notice
+    assert "could not be set aside (Permission denied)" in store.notice
+    with pytest.raises(ProfileFileError):
+        store.save()
+    assert path.read_bytes() == b"{damaged"
+
+
+def test_a_second_corrupt_file_in_the_same_second_does_not_replace_the_first() -> None:
+    path = paths.config_dir() / "profiles.json"
+    for content in (b"{first", b"{second"):
+        path.write_bytes(content)
+        ProfileStore.load()
+    aside = sorted(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith("profiles.json."))
+    assert aside == [b"{first", b"{second"]
+
+
+def test_a_file_with_a_byte_order_mark_is_read() -> None:
+    path = paths.config_dir() / "profiles.json"
+    path.write_bytes(b"\xef\xbb\xbf" + _profiles_file().encode())
+    store = ProfileStore.load()
+    assert store.notice == ""
+    assert store.get("Staging") == Profile("Staging", PROJECT)
 
 
 def test_the_migrator_hook_runs_each_step_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -338,15 +449,71 @@ def test_duplicate_copies_the_profile_and_its_key(memory: MemoryKeyring) -> None
     assert stored(memory) == {"Staging": KEY, "Staging (copy)": KEY, "Staging (copy) (2)": KEY}
 
 
-def test_duplicating_the_sandbox_gives_an_ordinary_profile_for_a_served_sandbox(
+RUNNING = "http://127.0.0.1:41234"  # where the console's sandbox runs in these tests
+
+
+@pytest.fixture
+def consoles_sandbox_running() -> None:
+    """The console's own sandbox running at RUNNING (its state file, as the launcher writes it)."""
+    state = {"url": RUNNING, "pid": 1, "projectId": profiles.DEFAULT_PROJECT_ID, "db": "sandbox.db"}
+    paths.sandbox_state_file().write_text(json.dumps(state), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        profiles.LOCAL_SANDBOX_URL,
+        "http://localhost:8788/",
+        "http://[::1]:8788",
+        RUNNING,
+        "http://localhost:41234",
+    ],
+)
+def test_a_profile_aimed_at_the_consoles_sandbox_by_address_is_refused(
+    memory: MemoryKeyring, consoles_sandbox_running: None, url: str
+) -> None:
+    """Its port changes at every start and its key is the built-in profile's: only that profile reaches it."""
+    store = ProfileStore.load()
+    with pytest.raises(ValidationError) as caught:
+        store.put(Profile("My sandbox", profiles.DEFAULT_PROJECT_ID, base_url=url), key=KEY)
+    assert set(caught.value.problems) == {"base_url"}
+    assert "“Sandbox (demo)”" in caught.value.problems["base_url"]
+    assert "My sandbox" not in store
+    assert stored(memory) == {}
+
+
+@pytest.mark.parametrize(
+    ("project_id", "url"),
+    [
+        ("P2MyOwnSandbox00000000000000", profiles.LOCAL_SANDBOX_URL),  # served by hand, its own project
+        (profiles.DEFAULT_PROJECT_ID, "http://127.0.0.1:50123"),  # `serve --port 0`, a test's sandbox
+    ],
+)
+def test_another_sandbox_on_this_computer_is_an_ordinary_profile(
+    memory: MemoryKeyring, consoles_sandbox_running: None, project_id: str, url: str
+) -> None:
+    store = ProfileStore.load()
+    assert store.put(Profile("Served", project_id, base_url=url), key=KEY).base_url == url
+
+
+def test_the_sandbox_cannot_be_duplicated_into_a_profile_that_could_not_reach_it(
     memory: MemoryKeyring,
 ) -> None:
     store = ProfileStore.load()
-    copy = store.duplicate("Sandbox (demo)")
-    assert copy.name == "Sandbox (demo) (copy)"
-    assert not copy.is_sandbox
-    assert copy.base_url == profiles.LOCAL_SANDBOX_URL
-    assert stored(memory) == {}
+    with pytest.raises(ConfigError, match="“Sandbox \\(demo\\)”"):
+        store.duplicate("Sandbox (demo)")
+    assert store.names() == ["Sandbox (demo)"]
+
+
+def test_a_stored_profile_aimed_at_the_consoles_sandbox_is_kept_with_a_notice() -> None:
+    path = paths.config_dir() / "profiles.json"
+    old = {"name": "Old copy", "project_id": profiles.DEFAULT_PROJECT_ID, "base_url": "http://127.0.0.1:8788"}
+    path.write_text(json.dumps({"schema_version": 1, "profiles": [old]}), encoding="utf-8")
+    store = ProfileStore.load()
+    assert store.names() == ["Sandbox (demo)", "Old copy"]
+    assert "“Old copy”" in store.notice
+    assert "“Sandbox (demo)”" in store.notice
+    assert path.exists()
 
 
 def test_removing_a_profile_removes_its_key(memory: MemoryKeyring) -> None:

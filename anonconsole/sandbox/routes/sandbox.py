@@ -63,20 +63,26 @@ def _rate(data: dict[str, object], name: str) -> float:
 async def faults(request: Request) -> Response:
     """Read or change the fault knobs of the running sandbox (demos and reliability tests).
 
-    POST {"latencyMs": int, "errorRate": 0..1, "dropRate": 0..1, "paths": [path prefixes]}; every
-    field optional (absent = off / all paths).
+    POST {"latencyMs": int, "errorRate": 0..1, "dropRate": 0..1, "rateLimitRate": 0..1,
+    "paths": [path prefixes]}; every field optional (absent = off / all paths).
     """
     knobs: Faults = request.app.state.faults
     if request.method == "POST":
         data = await errors.read_json(request)
         body = errors.Body(data)
         latency = body.integer("latencyMs", default=0) or 0
-        error_rate, drop_rate = (_rate(data, name) for name in ("errorRate", "dropRate"))
-        body.ignore("errorRate", "dropRate")
+        error_rate, drop_rate, limited = (_rate(data, n) for n in ("errorRate", "dropRate", "rateLimitRate"))
+        body.ignore("errorRate", "dropRate", "rateLimitRate")
         prefixes = tuple(body.strings("paths") or ())
         body.done()
         try:
-            knobs.set(latency_ms=latency, error_rate=error_rate, drop_rate=drop_rate, paths=prefixes)
+            knobs.set(
+                latency_ms=latency,
+                error_rate=error_rate,
+                drop_rate=drop_rate,
+                paths=prefixes,
+                rate_limit_rate=limited,
+            )
         except ValueError as exc:
             raise errors.invalid_argument(str(exc)) from None
     return JSONResponse(knobs.to_json())

@@ -1,0 +1,1 @@
+"""The headless commands of `anonconsole` (one module each): glue between arguments and operations."""

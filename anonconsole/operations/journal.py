@@ -1,0 +1,262 @@
+"""The journal of a destructive run: what was approved and each batch, on disk before it is acted on.
+
+One JSON Lines file per run in the data dir (`journals/`), each line flushed and fsync'ed before the
+request it announces is sent. After a crash or a kill the next start finds the run unfinished and
+resumes exactly where it stopped: batches with a result are done; a batch announced without one is
+reconciled by looking at the users (its answer may have been lost after Descope acted). A journal
+belongs to one project and one plan: a foreign, edited or damaged journal is refused, never acted on.
+
+Lines:
+    {"type": "plan", "projectId", "profile", "startedAt", "plan": {...}}        (first, once)
+    {"type": "batch", "index", "action", "userIds": [...]}                      (before the request)
+    {"type": "result", "index", "done": [...], "skipped": [{"userId", "reason"}],
+     "failed": [{"userId", "error"}], "time"}                                   (after it)
+    {"type": "end", "cancelled": bool, "time"}                                  (last, once)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from anonconsole.core.cull import CullPlan, PlanError
+from anonconsole.runtime import messages
+from anonconsole.settings import paths
+
+DIRECTORY = "journals"
+
+
+class JournalError(Exception):
+    """A journal that must not be acted on (foreign, edited, damaged), in words that say what to do."""
+
+
+@dataclass
+class BatchRecord:
+    """One batch as the journal knows it: announced, and its result if it came."""
+
+    index: int
+    action: str
+    user_ids: tuple[str, ...]
+    done: tuple[str, ...] | None = None  # None: announced, no result written (the run stopped there)
+    time: int = 0  # when the result was written (epoch s)
+    skipped: tuple[tuple[str, str], ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        return self.done is not None
+
+
+@dataclass
+class JournalState:
+    """What a journal file says: the approved plan, the batches so far, and whether the run ended."""
+
+    path: Path
+    project_id: str
+    profile: str
+    started_at: str
+    plan: CullPlan
+    batches: list[BatchRecord] = field(default_factory=list)
+    ended: bool = False
+    cancelled: bool = False
+
+    def handled(self) -> set[str]:
+        """Users a batch's result names (done, skipped or failed): a resume leaves them alone."""
+        seen: set[str] = set()
+        for batch in self.batches:
+            seen.update(batch.done or ())
+            seen.update(user_id for user_id, _ in (*batch.skipped, *batch.failed))
+        return seen
+
+    def unfinished_batch(self) -> BatchRecord | None:
+        """The batch announced last without a result: its answer was lost (reconcile by looking)."""
+        last = self.batches[-1] if self.batches else None
+        return last if last is not None and not last.finished else None
+
+
+def journal_dir() -> Path:
+    return paths.data_dir() / DIRECTORY
+
+
+class Journal:
+    """Appends to one run's journal; every line is on disk (fsync) before `write` returns."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, plan: CullPlan, *, project_id: str, profile: str) -> Journal:
+        """A new journal for `plan`, its first line written."""
+        folder = journal_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        journal = cls(folder / f"cull-{stamp}-{plan.plan_hash.removeprefix('sha256:')[:12]}.jsonl")
+        journal.write(
+            {
+                "type": "plan",
+                "projectId": project_id,
+                "profile": profile,
+                "startedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+                "plan": plan.to_json(),
+            }
+        )
+        return journal
+
+    def write(self, line: Mapping[str, Any]) -> None:
+        text = messages.scrub(json.dumps(line, ensure_ascii=False, sort_keys=True))
+        with self._lock, open(self.path, "a", encoding="utf-8") as file:
+            file.write(text + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+
+    def announce(self, index: int, action: str, user_ids: Sequence[str]) -> None:
+        self.write({"type": "batch", "index": index, "action": action, "userIds": list(user_ids)})
+
+    def result(
+        self,
+        index: int,
+        done: Sequence[str],
+        skipped: Sequence[tuple[str, str]],
+        failed: Sequence[tuple[str, str]],
+    ) -> None:
+        self.write(
+            {
+                "type": "result",
+                "index": index,
+                "done": list(done),
+                "skipped": [{"userId": u, "reason": r} for u, r in skipped],
+                "failed": [{"userId": u, "error": e} for u, e in failed],
+                "time": int(time.time()),
+            }
+        )
+
+    def end(self, *, cancelled: bool) -> None:
+        self.write({"type": "end", "cancelled": cancelled, "time": datetime.now(UTC).isoformat()})
+
+
+def read(path: Path) -> JournalState:
+    """The journal at `path`, checked: raises JournalError on anything that is not exactly what the
+    console wrote (a damaged line, an edited plan, batches out of order, users outside the plan)."""
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JournalError(
+            f"The journal {path} cannot be read ({exc}). Nothing was deleted from it."
+        ) from exc
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if number == len(lines):  # a line torn by a crash mid-write: that request was never sent
+                break
+            raise JournalError(_damaged(path, f"line {number} is not JSON")) from None
+        if not isinstance(record, dict):
+            raise JournalError(_damaged(path, f"line {number} is not an object"))
+        records.append(record)
+    return _state(path, records)
+
+
+def _damaged(path: Path, what: str) -> str:
+    return (
+        f"The journal {path} is damaged ({what}): it is not resumed and nothing is deleted from it. "
+        "Move it aside and plan the cull again."
+    )
+
+
+def _state(path: Path, records: list[dict[str, Any]]) -> JournalState:
+    if not records or records[0].get("type") != "plan":
+        raise JournalError(_damaged(path, "it does not start with the approved plan"))
+    head = records[0]
+    try:
+        plan = CullPlan.from_json(head["plan"])
+        state = JournalState(
+            path=path,
+            project_id=str(head["projectId"]),
+            profile=str(head["profile"]),
+            started_at=str(head["startedAt"]),
+            plan=plan,
+        )
+    except (PlanError, KeyError, TypeError) as exc:
+        raise JournalError(_damaged(path, f"its plan is not the one approved: {exc}")) from exc
+    planned = {candidate.user_id for candidate in plan.candidates}
+    for record in records[1:]:
+        try:
+            problem = _apply(state, record, planned)
+        except (KeyError, TypeError, ValueError) as exc:
+            problem = f"a {record.get('type')} line is incomplete ({exc})"
+        if problem:
+            raise JournalError(_damaged(path, problem))
+    return state
+
+
+def _apply(state: JournalState, record: dict[str, Any], planned: set[str]) -> str:
+    """Add one line to `state`; returns what is wrong with it ("" when nothing)."""
+    kind = record.get("type")
+    if kind == "batch":
+        ids = tuple(str(u) for u in record["userIds"])
+        if not set(ids) <= planned:
+            return f"batch {record['index']} names users outside the plan"
+        if state.unfinished_batch() is not None:
+            return "a batch was announced before the previous one ended"
+        state.batches.append(BatchRecord(int(record["index"]), str(record["action"]), ids))
+    elif kind == "result":
+        batch = state.unfinished_batch()
+        if batch is None or batch.index != int(record["index"]):
+            return f"a result for batch {record.get('index')}, which was not announced"
+        batch.done = tuple(str(u) for u in record["done"])
+        batch.skipped = tuple((str(s["userId"]), str(s["reason"])) for s in record["skipped"])
+        batch.failed = tuple((str(f["userId"]), str(f["error"])) for f in record["failed"])
+        named = {*batch.done, *(u for u, _ in batch.skipped), *(u for u, _ in batch.failed)}
+        if not named <= planned:
+            return f"the result of batch {batch.index} names users outside the plan"
+        batch.time = int(record.get("time", 0))
+    elif kind == "end":
+        state.ended, state.cancelled = True, bool(record.get("cancelled"))
+    else:
+        return f"an unknown line type {kind!r}"
+    return ""
+
+
+def unfinished(project_id: str) -> Iterator[JournalState | JournalError]:
+    """Journals of this project whose run did not end (newest first); a damaged one as its error."""
+    folder = journal_dir()
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("cull-*.jsonl"), reverse=True):
+        try:
+            state = read(path)
+        except JournalError as exc:
+            yield exc
+            continue
+        if not state.ended and state.project_id == project_id:
+            yield state
+
+
+def disabled_by_console(project_id: str) -> dict[str, int]:
+    """User ID -> when the console disabled it (first stage of a two-stage cull), from the journals."""
+    disabled: dict[str, int] = {}
+    folder = journal_dir()
+    if not folder.is_dir():
+        return disabled
+    for path in sorted(folder.glob("cull-*.jsonl")):
+        try:
+            state = read(path)
+        except JournalError:
+            continue  # a damaged journal proves nothing: its users are not treated as disabled by us
+        if state.project_id != project_id:
+            continue
+        for batch in state.batches:
+            if batch.action == "disable" and batch.done:
+                disabled.update(dict.fromkeys(batch.done, batch.time))
+    return disabled
