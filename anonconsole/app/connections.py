@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import QObject
 
+from anonconsole.app.cull_flow import CullFlow
 from anonconsole.gateway import Connection, ConnectionCheck, Gateway, GatewayError
 from anonconsole.launcher.bootstrap import SandboxBootstrap
 from anonconsole.launcher.process import SandboxError
@@ -52,6 +53,8 @@ class ConnectionManager(QObject):
         window.connect_dialog_requested.connect(lambda: self.open_connect_dialog())
         window.tenant_setup_requested.connect(self.open_tenant_wizard)
         window.verify_requested.connect(self.open_doctor)
+        self.culls = CullFlow(window)
+        window.cull_requested.connect(self.open_cull)
 
     # -- connecting -------------------------------------------------------------------------------
 
@@ -68,8 +71,10 @@ class ConnectionManager(QObject):
         self._tasks.start(self.start(), key="start")
 
     async def aclose(self) -> None:
-        """Cancel the connecting still under way and wait until it has ended."""
+        """Cancel the connecting still under way and wait until it has ended; a cull stops after
+        its batch."""
         await self._tasks.aclose()
+        await self.culls.aclose()
 
     def connect_later(self, profile: Profile) -> None:
         """Switch to `profile` in the background (from a dialog's signal)."""
@@ -84,10 +89,12 @@ class ConnectionManager(QObject):
             return False
 
     async def _connect(self, profile: Profile) -> bool:
+        await self.culls.aclose()  # its plan and table belong to the project being left
         window = self.window
         old = window.gateway
         self.profile = profile
-        window.users.cancel()
+        # The window stops the old connection's work and clears what it showed: from here on the
+        # title names `profile`, whose data is not there yet.
         window.set_connecting(profile.name, f"Connecting to {profile.name}…")
         gateway: Gateway | None = None
         try:
@@ -98,8 +105,11 @@ class ConnectionManager(QObject):
             if gateway is not None:
                 await gateway.aclose()
             self.last_failure = _sentence(exc, profile)
+            # Nothing of the old project stays shown under this profile's name (the window clears
+            # it); its load ends before its connection closes.
             window.set_connection_failed(profile.name, self.last_failure)
             if old is not None:
+                await window.users.wait()
                 await old.aclose()
             return False
         window.set_connection(
@@ -114,6 +124,7 @@ class ConnectionManager(QObject):
             await old.aclose()
         with contextlib.suppress(ConfigError, OSError):
             await in_thread(lambda: self.store.set_last_profile(profile.name))
+        await self.culls.offer_resume(gateway, profile)
         return True
 
     async def _connection(self, profile: Profile) -> Connection:
@@ -205,6 +216,12 @@ class ConnectionManager(QObject):
                 tenant_name=profile.anonymous_tenant_name,
                 grace_days=profile.grace_days,
             )
+
+    def open_cull(self) -> None:
+        """Tools → Cull: the preview of the connected project's cull (it plans from the loaded users)."""
+        gateway, profile = self.window.gateway, self.profile
+        if gateway is not None and profile is not None:
+            self._tasks.start(self.culls.open(gateway, profile), key="cull")
 
     def open_doctor(self) -> DoctorDialog | None:
         gateway, profile = self.window.gateway, self.profile

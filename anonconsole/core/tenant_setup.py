@@ -15,6 +15,13 @@ from anonconsole.core.classify import ANONYMOUS_TENANT_NAME, format_duration
 from anonconsole.core.records import UNIT_SECONDS, SessionSettings, Tenant
 
 MIN_SESSION_SECONDS = 3 * 60  # Descope: "session token timeout must be at least 3 minutes"
+_YEAR = 365 * 86400
+# Descope documents no maximum for the refresh token (descope-api.md §2.2 and §9; its docs were
+# searched again): the console's own ceiling, so a typo (99,999 days) can never be applied.
+MAX_REFRESH_SECONDS = 10 * _YEAR
+# Legal, but an anonymous user living longer than this is almost surely a typo (the KB article's
+# example is one year): the wizard asks for a confirmation.
+DOUBTFUL_REFRESH_SECONDS = 3 * _YEAR
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +65,8 @@ PRESETS: dict[str, Lifetime] = {
 
 
 def validate(desired: Desired) -> list[str]:
-    """Everything Descope would refuse, as sentences; empty when the settings are acceptable."""
+    """Everything Descope would refuse (and the console's ceiling on the refresh token), as
+    sentences; empty when the settings are acceptable."""
     problems: list[str] = []
     named = (
         ("Refresh token", desired.refresh),
@@ -86,7 +94,33 @@ def validate(desired: Desired) -> list[str]:
             f"Inactivity timeout ({desired.inactivity}) cannot be longer than the refresh token "
             f"lifetime ({desired.refresh})."
         )
+    if desired.refresh.seconds > MAX_REFRESH_SECONDS:
+        problems.append(
+            f"Refresh token lifetime ({desired.refresh}, {format_duration(desired.refresh.seconds)}) must "
+            "be at most 10 years: AnonConsole's limit, as Descope documents none."
+        )
     return problems
+
+
+def doubts(desired: Desired) -> list[str]:
+    """What Descope accepts but is almost surely a mistake, as sentences; empty when nothing is.
+
+    The wizard shows them and asks the admin to confirm before going on. Call on settings that
+    `validate` accepts.
+    """
+    found: list[str] = []
+    if desired.refresh.seconds > DOUBTFUL_REFRESH_SECONDS:
+        found.append(
+            f"Anonymous users would live {format_duration(desired.refresh.seconds)} after their last "
+            "sign-in: more than 3 years, which is rarely meant (the usual lifetime is about a year)."
+        )
+    if desired.inactivity and desired.inactivity.seconds < desired.session.seconds:
+        found.append(
+            f"The inactivity timeout ({desired.inactivity}) is shorter than the session token lifetime "
+            f"({desired.session}): anonymous users would be signed out, and lose their anonymous "
+            f"account, after {desired.inactivity} without activity."
+        )
+    return found
 
 
 class Action(StrEnum):

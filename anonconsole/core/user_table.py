@@ -448,6 +448,34 @@ class UserTable:
             self._changed(())  # hidden, not reordered: the sorted orders stay
         return gone
 
+    def rows_of(self, user_ids: Iterable[str]) -> Rows:
+        """The rows of these users (IDs the table does not hold are left out)."""
+        found = (self._row_by_id.get(user_id) for user_id in user_ids)
+        return np.fromiter((row for row in found if row is not None), dtype=np.int64)
+
+    def hide_users(self, user_ids: Iterable[str]) -> Rows:
+        """Hide users this console just deleted, without a reload; returns the rows newly hidden.
+
+        Like `mark_missing`: rows stay (selections stay valid) and come back if a load finds them.
+        """
+        rows = self.rows_of(user_ids)
+        gone = rows[~self._gone.view[rows]]
+        if len(gone):
+            self._gone.view[gone] = True
+            self._changed(())
+        return gone
+
+    def set_statuses(self, user_ids: Iterable[str], status: str) -> Rows:
+        """Users this console just disabled or enabled: their status and kind, without a reload."""
+        rows = self.rows_of(user_ids)
+        for row in rows.tolist():
+            self._fields.status.set(row, status)
+            self._status.set(row, _status_code(status))
+        if len(rows):
+            self._reclassify(rows)
+            self._changed([Column.STATUS, Column.KIND, Column.EXPIRES, Column.REASON])
+        return rows
+
     def is_gone(self, row: int) -> bool:
         return bool(self._gone.view[row])
 

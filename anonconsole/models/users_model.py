@@ -9,6 +9,7 @@ position and selection survive loading and refreshes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,27 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-from anonconsole.core.classify import Kind
+from anonconsole.core.classify import Kind, format_duration
 from anonconsole.core.user_table import Column, Rows, TableFilter, UserTable
 
 Index = QModelIndex | QPersistentModelIndex
+
+
+class ModelColumn(StrEnum):
+    """Columns the model computes from the table's values (core's `Column` has no such column).
+
+    AGE: how long ago an anonymous user was last active (its last sign-in, or its creation if it
+    never signed in); what its lifetime counts from. Blank for other users.
+    """
+
+    AGE = "age"
+
+    @property
+    def heading(self) -> str:
+        return "Age"
+
+
+AnyColumn = Column | ModelColumn
 
 USER_ROLE = Qt.ItemDataRole.UserRole + 1  # the core.records.User of the row
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # a native value to sort or compare by
@@ -61,13 +79,17 @@ class UsersModel(QAbstractTableModel):
     """
 
     def __init__(
-        self, table: UserTable, columns: Sequence[Column], spec: TableFilter | None = None, parent: Any = None
+        self,
+        table: UserTable,
+        columns: Sequence[AnyColumn],
+        spec: TableFilter | None = None,
+        parent: Any = None,
     ) -> None:
         super().__init__(parent)
         self.table = table
-        self.columns = tuple(columns)
+        self.columns: tuple[AnyColumn, ...] = tuple(columns)
         self.spec = spec or TableFilter()
-        self._sort: Column | None = None
+        self._sort: AnyColumn | None = None
         self._descending = False
         self._order: Rows = table.query(self.spec)
         # Badge colours come from the style sheet through the view (`set_badge_colors`); none until then.
@@ -95,7 +117,11 @@ class UsersModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.DisplayRole:
                 return self.columns[section].heading
             if role == Qt.ItemDataRole.ToolTipRole:
+                if self.columns[section] is ModelColumn.AGE:
+                    return "Time since the last sign-in (or the creation, for users who never signed in)"
                 return f"Sort by {self.columns[section].heading.lower()}"
+            if role == Qt.ItemDataRole.InitialSortOrderRole:
+                return Qt.SortOrder.AscendingOrder
         elif orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
             return section + 1
         return None
@@ -123,17 +149,19 @@ class UsersModel(QAbstractTableModel):
             role = item.role()
             if column is None:
                 value = None
-            elif role == _DISPLAY:  # the common case first, without a call
+            elif role == _DISPLAY and column is not ModelColumn.AGE:  # the common case, without a call
                 value = self.table.display(row, column)
             else:
-                value = self._value(row, column, role) if role in _OTHER_ROLES else None
+                value = self._value(row, column, role) if role in _OTHER_ROLES or role == _DISPLAY else None
             if value is None:
                 item.clearData()
             else:
                 item.setData(value)
 
-    def _value(self, row: int, column: Column, role: int) -> Any:
+    def _value(self, row: int, column: AnyColumn, role: int) -> Any:
         """What `data` answers for table row `row` (not a view row)."""
+        if column is ModelColumn.AGE:
+            return self._age_value(row, role)
         if role == _DISPLAY:
             return self.table.display(row, column)
         if role not in _OTHER_ROLES:
@@ -150,6 +178,28 @@ class UsersModel(QAbstractTableModel):
             return row
         return f"{column.heading}: {self.table.display(row, column)}"  # AccessibleTextRole
 
+    def _age_value(self, row: int, role: int) -> Any:
+        """The Age column's roles, from the row's classification (built only for rows painted)."""
+        if role not in (_DISPLAY, _TOOLTIP, _SORT, _ACCESSIBLE_TEXT, _USER, _TABLE_ROW):
+            return None
+        if role == _USER:
+            return self.table.user(row)
+        if role == _TABLE_ROW:
+            return row
+        verdict = self.table.classification(row)
+        age = verdict.age_seconds
+        if role == _SORT:
+            return -1 if age is None else age
+        text = "" if age is None else format_duration(age)
+        if role == _DISPLAY:
+            return text
+        if role == _ACCESSIBLE_TEXT:
+            return f"Age: {text or 'not applicable'}"
+        if age is None:
+            return None
+        since = "last sign-in" if verdict.active_since_sign_in else "creation (never signed in)"
+        return f"{text} since its {since}"
+
     def flags(self, index: Index) -> Qt.ItemFlag:
         return _ROW_FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
 
@@ -161,8 +211,31 @@ class UsersModel(QAbstractTableModel):
 
     # ---- what the views call --------------------------------------------------------------------
     @property
-    def sort_column(self) -> Column | None:
+    def sort_column(self) -> AnyColumn | None:
         return self._sort
+
+    @property
+    def sort_order(self) -> Qt.SortOrder:
+        """The order of the current sort (ascending when unsorted)."""
+        return Qt.SortOrder.DescendingOrder if self._descending else Qt.SortOrder.AscendingOrder
+
+    def table_column(self, column: AnyColumn) -> Column:
+        """The table column whose order a model column sorts by (Age: the expiry, or the last sign-in).
+
+        An anonymous user expires a fixed lifetime after its last activity, so the youngest expire
+        last: ascending age is descending expiry. Without a known lifetime there is no expiry; then
+        the last sign-in stands in (users who never signed in sort as the oldest).
+        """
+        if column is ModelColumn.AGE:
+            return Column.EXPIRES if self.table.policy.refresh_seconds is not None else Column.LAST_SIGN_IN
+        return column
+
+    def _query(self) -> Rows:
+        """The rows to show, in the order of the current sort."""
+        if self._sort is None:
+            return self.table.query(self.spec)
+        reverse = self._sort is ModelColumn.AGE  # see `table_column`
+        return self.table.query(self.spec, self.table_column(self._sort), self._descending != reverse)
 
     def set_filter(self, spec: TableFilter) -> None:
         """Show the rows `spec` keeps; selection of rows still shown is kept."""
@@ -206,7 +279,7 @@ class UsersModel(QAbstractTableModel):
     def table_reset(self) -> None:
         """The table was cleared or rebuilt (another connection)."""
         self.beginResetModel()
-        self._order = self.table.query(self.spec, self._sort, self._descending)
+        self._order = self._query()
         self.endResetModel()
 
     # ---- internals ------------------------------------------------------------------------------
@@ -217,7 +290,7 @@ class UsersModel(QAbstractTableModel):
         the first to the last of them are announced, so a view repaints only if those are on
         screen (a relayout that leaves the rows on screen in place need not repaint either).
         """
-        new_order = self.table.query(self.spec, self._sort, self._descending)
+        new_order = self._query()
         if not np.array_equal(new_order, self._order):
             self._move_rows(new_order)
         shown = self._view_rows(changed)
@@ -252,7 +325,7 @@ class UsersModel(QAbstractTableModel):
         hit[table_rows] = True
         return np.flatnonzero(hit[self._order])
 
-    def _tooltip(self, row: int, column: Column) -> str | None:
+    def _tooltip(self, row: int, column: Column) -> str | None:  # not the Age column (`_age_value`)
         if column in _VERIFIED_COLUMNS and self.table.display(row, column):
             return "Verified" if self._verified(row, column) else "Not verified"
         if column in (Column.KIND, Column.REASON, Column.EXPIRES):

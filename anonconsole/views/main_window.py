@@ -7,6 +7,7 @@ connection through `set_connection` and the `connection_changed` signal.
 from __future__ import annotations
 
 import asyncio
+import logging
 import platform
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING
 
 import PySide6
-from PySide6.QtCore import Qt, Signal, qVersion
+from PySide6.QtCore import QByteArray, Qt, Signal, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -48,12 +49,18 @@ from anonconsole.runtime import messages
 from anonconsole.runtime.tasks import TaskOwner
 from anonconsole.views import style
 from anonconsole.views.error_dialog import ErrorDialog
+from anonconsole.views.layout_store import layout_settings
 from anonconsole.views.users_area import UsersArea
 from anonconsole.views.users_view import UsersView
 from anonconsole.views.widgets import named
 
 if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
+
+log = logging.getLogger(__name__)
+
+# What an error notice is about, so the success that makes it untrue can hide it.
+CONNECTION, OVERVIEW, USERS = "connection", "overview", "users"
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,13 @@ class OverviewPage(QWidget):
         """Say what is going on (connecting, loading, failed) without touching the last figures."""
         self.state.setText(text)
 
+    def clear(self, text: str) -> None:
+        """No figures: no project is connected (or another is being connected). `text` says why."""
+        for value in (self.project_id, self.base_url, self.total_users, self.test_users, self.tenant_count):
+            value.setText("—")
+        self.tenants.setRowCount(0)
+        self.state.setText(text)
+
     def show_overview(self, overview: Overview) -> None:
         """Fill the page with freshly loaded figures."""
         self.project_id.setText(overview.project_id)
@@ -221,6 +235,7 @@ class MainWindow(QMainWindow):
     connect_dialog_requested = Signal()
     tenant_setup_requested = Signal()
     verify_requested = Signal()
+    cull_requested = Signal()
     connection_changed = Signal(object)
     overview_loaded = Signal()
     overview_failed = Signal(str)
@@ -236,11 +251,14 @@ class MainWindow(QMainWindow):
         self._gateway: Gateway | None = None
         self._connecting = False
         self._refreshing = False
+        self._notice_topic = ""  # what the error notice shown is about (CONNECTION, ...), "" other
         self._tasks = TaskOwner("main window")  # network work to cancel when the window closes
         self._build_actions()
         self._build_central()
         self._build_status_bar()
         self._set_title()
+        self._show_not_connected("Not connected.")
+        self._restore_layout()
         self._message_arrived.connect(self._show_message)
         self._unexpected_arrived.connect(self._show_unexpected)
         # Listeners may be called from worker threads: the signals hop onto the UI thread.
@@ -280,7 +298,16 @@ class MainWindow(QMainWindow):
         self.verify_action.setObjectName("verifyAction")
         self.verify_action.setToolTip("Create a probe anonymous user, check its tokens, delete it")
         self.verify_action.triggered.connect(self.verify_requested)
-        for action in (self.tenant_setup_action, self.verify_action):
+        self.cull_action = QAction(
+            "&Cull expired anonymous users…", self, shortcut=QKeySequence("Ctrl+Shift+K")
+        )
+        self.cull_action.setObjectName("cullAction")
+        self.cull_action.setToolTip(
+            "Preview, approve and run the deletion of anonymous users whose refresh token can no longer "
+            "be valid (Ctrl+Shift+K)"
+        )
+        self.cull_action.triggered.connect(self.cull_requested)
+        for action in self._project_actions():
             action.setEnabled(False)
 
         menus = self.menuBar()
@@ -295,6 +322,8 @@ class MainWindow(QMainWindow):
         tools = menus.addMenu("&Tools")
         tools.addAction(self.tenant_setup_action)
         tools.addAction(self.verify_action)
+        tools.addSeparator()
+        tools.addAction(self.cull_action)
         menus.addMenu("&Help").addAction(self.about_action)
         toolbar = self.addToolBar("Main")
         named(toolbar, "mainToolBar", "Main toolbar")
@@ -303,6 +332,11 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.connect_action)
         toolbar.addAction(self.refresh_action)
         toolbar.addAction(self.tenant_setup_action)
+        toolbar.addAction(self.cull_action)
+
+    def _project_actions(self) -> tuple[QAction, ...]:
+        """The actions that act on the connected project: off whenever none is connected."""
+        return (self.tenant_setup_action, self.verify_action, self.cull_action)
 
     def _build_central(self) -> None:
         """Navigation on the left, the stacked pages on the right."""
@@ -326,6 +360,7 @@ class MainWindow(QMainWindow):
         self.users.progress.connect(self._show_load_progress)
         self.users.loading_changed.connect(self._show_loading)
         self.users.message.connect(self._users_message)
+        self.users.load_succeeded.connect(lambda: self.clear_notice(CONNECTION, USERS))
         self.navigation.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.navigation.currentRowChanged.connect(lambda row: self.users.set_active(PAGES[row].key))
         self.navigation.setCurrentRow(0)
@@ -351,7 +386,7 @@ class MainWindow(QMainWindow):
         dismiss = named(QToolButton(), "dismissNotice", "Dismiss notice")
         dismiss.setText("✕")
         dismiss.setAutoRaise(True)
-        dismiss.clicked.connect(self.notice.hide)
+        dismiss.clicked.connect(lambda: self.clear_notice())
         row = QHBoxLayout(self.notice)
         row.setContentsMargins(10, 6, 6, 6)
         row.addWidget(self.notice_text, stretch=1)
@@ -412,12 +447,18 @@ class MainWindow(QMainWindow):
         return self._gateway
 
     def set_connecting(self, profile_name: str, text: str) -> None:
-        """Show that a connection is being made (the sandbox starting, a check running)."""
+        """Show that a connection is being made (the sandbox starting, a check running).
+
+        What the previous connection showed goes at once: it must never appear under this title.
+        Its gateway stays `gateway` (for its owner to close) until `set_connection` or
+        `set_connection_failed`.
+        """
         self._profile_name = profile_name
         self._set_title()
         self._set_connection_text(text)
-        self.overview.show_state(text)
         self._set_busy(connecting=True)
+        self._tasks.cancel_all()  # the previous connection's overview and users work
+        self._show_not_connected(text)
 
     def set_connection(
         self,
@@ -434,7 +475,8 @@ class MainWindow(QMainWindow):
         self._gateway = gateway
         self._set_title()
         self._set_connection_text(self._connection_summary(None))
-        for action in (self.tenant_setup_action, self.verify_action):
+        self.clear_notice(CONNECTION, OVERVIEW, USERS)  # they were about another attempt
+        for action in self._project_actions():
             action.setEnabled(True)
         self.connection_changed.emit(gateway)
         self.load_users(tenant_id=tenant_id, tenant_name=tenant_name, grace_days=grace_days)
@@ -466,6 +508,8 @@ class MainWindow(QMainWindow):
         page.focus_search()
 
     def _show_counts(self, counts: dict[str, int]) -> None:
+        if self._gateway is None or self._connecting:  # a count of no connection's users: none
+            return
         for key, count in counts.items():
             spec = PAGES[self.page_index(key)]
             item = self.navigation.item(self.page_index(key))
@@ -485,9 +529,16 @@ class MainWindow(QMainWindow):
         if loading:
             self.load_progress.setValue(0)
 
+    def _reset_counts(self) -> None:
+        """The navigation without counts (no connection)."""
+        for row, spec in enumerate(PAGES):
+            item = self.navigation.item(row)
+            item.setText(spec.title)
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, spec.title)
+
     def _users_message(self, text: str, error: bool) -> None:
         if error:
-            self.show_notice(messages.Message(messages.Level.ERROR, text))
+            self.show_notice(messages.Message(messages.Level.ERROR, text), topic=USERS)
         else:
             self.statusBar().showMessage(text, 15000)
 
@@ -497,14 +548,21 @@ class MainWindow(QMainWindow):
         self._profile_name = profile_name
         self._gateway = None
         self._set_title()
-        self.refresh_action.setEnabled(False)
-        for action in (self.tenant_setup_action, self.verify_action):
-            action.setEnabled(False)
-        self.users.cancel()
+        self._tasks.cancel_all()
+        self._show_not_connected(text)
         self._set_connection_text(f"{profile_name}: not connected", error=True, details=text)
-        self.overview.show_state(text)
-        self.show_notice(messages.Message(messages.Level.ERROR, f"Not connected: {text}"))
+        self.show_notice(messages.Message(messages.Level.ERROR, f"Not connected: {text}"), topic=CONNECTION)
         self.connection_changed.emit(None)
+
+    def _show_not_connected(self, text: str) -> None:
+        """Nothing of any project shown, nothing to act on: the overview, the four users pages and
+        their counts, the details; refresh, tenant setup and verify off."""
+        for action in (self.refresh_action, *self._project_actions()):
+            action.setEnabled(False)
+        self.overview.clear(text)
+        self.users.clear()
+        self._reset_counts()
+        self.statusBar().clearMessage()  # "Loaded 3,005 users": about the project that went
 
     @asyncSlot()
     async def refresh_overview(self) -> None:
@@ -520,22 +578,28 @@ class MainWindow(QMainWindow):
         try:
             overview = await load_overview(gateway)
         except GatewayError as exc:
-            if gateway is self._gateway:
+            if self._shows(gateway):
                 self.overview.show_state(exc.user_message)
                 self._set_connection_text(
                     f"{self._profile_name}: not loaded", error=True, details=exc.user_message
                 )
-            messages.error(exc.user_message)
+                log.error("%s", messages.scrub(exc.user_message))
+                self.show_notice(messages.Message(messages.Level.ERROR, exc.user_message), topic=OVERVIEW)
             self.overview_failed.emit(exc.user_message)
             return
         finally:
             self._set_busy(refreshing=False)
-            self.refresh_action.setEnabled(self._gateway is not None)
-        if gateway is not self._gateway:  # the connection changed while loading: stale figures
+            self.refresh_action.setEnabled(self._gateway is not None and not self._connecting)
+        if not self._shows(gateway):  # the connection changed while loading: stale figures
             return
         self.overview.show_overview(overview)
         self._set_connection_text(self._connection_summary(overview.total_users))
+        self.clear_notice(CONNECTION, OVERVIEW)
         self.overview_loaded.emit()
+
+    def _shows(self, gateway: Gateway) -> bool:
+        """Whether the window shows `gateway`'s project (not another's, nor one being connected)."""
+        return gateway is self._gateway and not self._connecting
 
     def _connection_summary(self, total_users: int | None) -> str:
         """'Profile · project · URL · N users' — what the status bar says once connected."""
@@ -559,8 +623,9 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(self._connecting or self._refreshing)
 
     def _set_title(self) -> None:
-        """'AnonConsole — <profile>': a profile name, never a key."""
-        self.setWindowTitle(f"AnonConsole — {self._profile_name}")
+        """The profile's name (never a key). The platform adds the application's display name
+        ("Sandbox (demo) — AnonConsole" on X11 and Windows), so the title does not repeat it."""
+        self.setWindowTitle(self._profile_name)
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -571,11 +636,20 @@ class MainWindow(QMainWindow):
         else:
             self.show_notice(message)
 
-    def show_notice(self, message: messages.Message) -> None:
-        """The banner above the pages: a warning or error that should stay until dismissed."""
+    def show_notice(self, message: messages.Message, *, topic: str = "") -> None:
+        """The banner above the pages: a warning or error that stays until dismissed, or, for one
+        about a `topic` (CONNECTION, OVERVIEW, USERS), until that goes well."""
         style.set_state(self.notice, "level", message.level.value)
         self.notice_text.setText(messages.scrub(message.text))
+        self._notice_topic = topic
         self.notice.show()
+
+    def clear_notice(self, *topics: str) -> None:
+        """Hide the notice (dismissed); with `topics`, only if it is about one of them."""
+        if topics and self._notice_topic not in topics:
+            return
+        self._notice_topic = ""
+        self.notice.hide()
 
     def _show_unexpected(self, report: messages.Unexpected) -> None:
         """An unexpected exception from the bridge: a non-modal dialog with copyable details."""
@@ -607,10 +681,27 @@ class MainWindow(QMainWindow):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
+        self._save_layout()
         self._tasks.cancel_all()
         self.users.cancel()
         super().closeEvent(event)
         self.closed.emit()
+
+    def _restore_layout(self) -> None:
+        """The geometry and columns of the last run (nothing the first time)."""
+        settings = layout_settings()
+        geometry = settings.value("mainWindow/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        for view in self.users.views.values():
+            view.restore_layout(settings)
+
+    def _save_layout(self) -> None:
+        settings = layout_settings()
+        settings.setValue("mainWindow/geometry", self.saveGeometry())
+        for view in self.users.views.values():
+            view.save_layout(settings)
+        settings.sync()
 
     async def shutdown(self) -> None:
         """Close, then wait until the network work the window started has ended.

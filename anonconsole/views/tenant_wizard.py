@@ -43,11 +43,13 @@ from anonconsole.core.tenant_setup import (
     Desired,
     Lifetime,
     TenantPlan,
+    doubts,
     validate,
 )
 from anonconsole.operations.audit_log import AuditLog
 from anonconsole.operations.doctor import Check, DoctorReport, run_doctor
 from anonconsole.operations.shape import Refusal
+from anonconsole.operations.tenant_members import count_members
 from anonconsole.operations.tenant_setup import ApplyResult, apply_plan, inspect_tenant, plan_setup
 from anonconsole.runtime.tasks import TaskOwner
 from anonconsole.views import style
@@ -107,7 +109,11 @@ class _Page(QWizardPage):
 
 
 class TenantPage(_Page):
-    """Which tenant: found by name (created when missing) or given by ID. Looks it up as you type."""
+    """Which tenant: found by name (created when missing) or given by ID. Looks it up as you type.
+
+    A tenant found is counted: adopting one that holds users with verified addresses (regular
+    users, as in someone's customer tenant) needs the admin's confirmation.
+    """
 
     def __init__(self, wizard: TenantWizard) -> None:
         super().__init__(
@@ -127,10 +133,17 @@ class TenantPage(_Page):
         self.tenant_id.setPlaceholderText("T2…")
         self.status = named(QLabel(), "lookupStatus", "Lookup result")
         self.status.setWordWrap(True)
+        self.adopt_warning = named(QLabel(), "adoptWarning", "Warning about adopting this tenant")
+        self.adopt_warning.setWordWrap(True)
+        self.confirm_adopt = named(QCheckBox(), "confirmAdopt", "Adopt this tenant anyway")
+        self.confirm_adopt.toggled.connect(lambda _on: self.completeChanged.emit())
         form = QFormLayout(self)
         form.addRow(self.by_name, self.name)
         form.addRow(self.by_id, self.tenant_id)
         form.addRow(self.status)
+        form.addRow(self.adopt_warning)
+        form.addRow(self.confirm_adopt)
+        self._ask_to_adopt("")
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(LOOKUP_DELAY_MS)
@@ -139,6 +152,14 @@ class TenantPage(_Page):
             signal.connect(self._changed)
         self._task: asyncio.Task[None] | None = None
         self._done = False
+
+    def _ask_to_adopt(self, warning: str, tenant_name: str = "") -> None:
+        """Show (or, with "", hide) why adopting needs a confirmation, and the checkbox for it."""
+        self.adopt_warning.setText(warning)
+        self.adopt_warning.setVisible(bool(warning))
+        self.confirm_adopt.setText(f"Adopt “{tenant_name}” anyway" if tenant_name else "")
+        self.confirm_adopt.setChecked(False)
+        self.confirm_adopt.setVisible(bool(warning))
 
     def initializePage(self) -> None:
         remembered = self._wizard.remembered_tenant_id
@@ -151,6 +172,7 @@ class TenantPage(_Page):
         self.name.setEnabled(self.by_name.isChecked())
         self.tenant_id.setEnabled(self.by_id.isChecked())
         self._done = False
+        self._ask_to_adopt("")
         self.completeChanged.emit()
         self.status.setText("Looking up…")
         self._timer.start()
@@ -164,6 +186,7 @@ class TenantPage(_Page):
         wizard.tenant = None
         wizard.settings = None
         self._done = False
+        self._ask_to_adopt("")
         self.completeChanged.emit()
         by_id = self.by_id.isChecked()
         wanted = (self.tenant_id if by_id else self.name).text().strip()
@@ -181,24 +204,72 @@ class TenantPage(_Page):
         if tenant is None and by_id:
             self.status.setText(f"No tenant has the ID {wanted}. Check it, or find the tenant by name.")
             return
-        wizard.tenant, wizard.settings, wizard.tenant_name = tenant, settings, wanted
         if tenant is None:
+            wizard.tenant, wizard.settings, wizard.tenant_name = None, None, wanted
             self.status.setText(f'No tenant is named "{wanted}": it will be created.')
         else:
-            self.status.setText(f'Found "{tenant.name}" ({tenant.id}): it will be adopted.')
+            found = f'Found "{tenant.name}" ({tenant.id}): it will be adopted.'
+            self.status.setText(f"{found} Counting its users…")
+            try:
+                users, verified = await count_members(wizard.gateway, tenant.id)
+            except GatewayError as exc:
+                self.status.setText(f"{found} Its users could not be counted: {exc.user_message}")
+                self._ask_to_adopt(
+                    "Whether it holds regular users is unknown: adopt it only if it is meant for "
+                    "anonymous users.",
+                    tenant.name,
+                )
+            else:
+                current = self._is_current(tenant)
+                self.status.setText(f"{found} {_members_sentence(users, verified, current=current)}")
+                if verified and not current:
+                    self._ask_to_adopt(_adopt_warning(verified), tenant.name)
+            wizard.tenant, wizard.settings, wizard.tenant_name = tenant, settings, wanted
         self._done = True
         self.completeChanged.emit()
 
+    def _is_current(self, tenant: Tenant) -> bool:
+        """Whether `tenant` is the anonymous tenant already (the profile's, else the one by the
+        default name): its verified members are unfinished conversions, not someone's customers."""
+        remembered = self._wizard.remembered_tenant_id
+        if remembered:
+            return tenant.id == remembered
+        return tenant.name.casefold() == ANONYMOUS_TENANT_NAME.casefold()
+
     def isComplete(self) -> bool:
-        return self._done
+        return self._done and (self.confirm_adopt.isHidden() or self.confirm_adopt.isChecked())
 
     def cleanupPage(self) -> None:
         if self._task and not self._task.done():
             self._task.cancel()
 
 
+def _members_sentence(users: int, verified: int, *, current: bool) -> str:
+    if not users:
+        return "It holds no users."
+    some = "none" if not verified else f"{verified:,}"
+    sentence = f"It holds {users:,} users, {some} of them with a verified email or phone"
+    if verified and current:  # verified members of the anonymous tenant: conversions not finished
+        return f"{sentence} (listed under Needs attention)."
+    return f"{sentence}."
+
+
+def _adopt_warning(verified: int) -> str:
+    return (
+        f"{verified:,} of its users have a verified email or phone: this looks like a tenant of "
+        "regular users. Adopting it as the anonymous tenant changes their session lifetimes, lists "
+        "them as needing attention, and makes its members without a verified address count as "
+        "anonymous users, which can be culled."
+    )
+
+
 class LifetimesPage(_Page):
-    """How long anonymous users live (refresh token) and how often sessions refresh."""
+    """How long anonymous users live (refresh token) and how often sessions refresh.
+
+    It starts from the adopted tenant's settings. Values Descope would refuse block Next; values it
+    accepts but that are almost surely a mistake (`core.tenant_setup.doubts`) are explained and need
+    the "I mean it" box ticked.
+    """
 
     def __init__(self, wizard: TenantWizard) -> None:
         super().__init__(
@@ -218,18 +289,29 @@ class LifetimesPage(_Page):
             "session", "Session token lifetime", desired.session.value, desired.session.unit
         )
         self.inactivity_on = named(
-            QCheckBox("Sign out after inactivity of"), "inactivity_on", "Inactivity timeout"
+            QCheckBox("Sign out after inactivity of"), "inactivityOn", "Inactivity timeout"
         )
         self.inactivity = _LifetimeEdit("inactivity", "Inactivity timeout", 1, "days")
         self.inactivity.setEnabled(False)
         self.errors = named(QLabel(), "lifetimeErrors", "Problems with these lifetimes")
         self.errors.setWordWrap(True)
+        self.warnings = named(QLabel(), "lifetimeWarnings", "Doubts about these lifetimes")
+        self.warnings.setWordWrap(True)
+        self.confirm = named(
+            QCheckBox("I mean it: use these lifetimes anyway"),
+            "confirmLifetimes",
+            "Use these lifetimes anyway",
+        )
+        self.confirm.toggled.connect(lambda _on: self.completeChanged.emit())
+        self._doubts: list[str] = []
         form = QFormLayout(self)
         form.addRow("Anonymous users live:", self.preset)
         form.addRow("Refresh token:", self.refresh)
         form.addRow("Session token:", self.session)
         form.addRow(self.inactivity_on, self.inactivity)
         form.addRow(self.errors)
+        form.addRow(self.warnings)
+        form.addRow(self.confirm)
         self.preset.currentTextChanged.connect(self._preset_chosen)
         self.inactivity_on.toggled.connect(self.inactivity.setEnabled)
         for edit in (self.refresh, self.session, self.inactivity):
@@ -239,6 +321,12 @@ class LifetimesPage(_Page):
         self._changed()
 
     def initializePage(self) -> None:
+        """Start from the tenant's settings (the defaults for a new tenant): a re-run proposes no
+        change the admin did not make, and never drops a setting it does not show."""
+        desired = Desired()
+        self.refresh.set_lifetime(desired.refresh)
+        self.session.set_lifetime(desired.session)
+        self.inactivity_on.setChecked(False)
         settings = self._wizard.settings
         if settings and settings.enabled:
             current = Lifetime.of(settings.refresh_token_expiration, settings.refresh_token_expiration_unit)
@@ -247,6 +335,12 @@ class LifetimesPage(_Page):
                 self.refresh.set_lifetime(current)
             if session:
                 self.session.set_lifetime(session)
+        if settings and settings.enable_inactivity:
+            # Even with custom session management off: what the tenant stores stays unless changed.
+            inactivity = Lifetime.of(settings.inactivity_time, settings.inactivity_time_unit)
+            if inactivity:
+                self.inactivity.set_lifetime(inactivity)
+                self.inactivity_on.setChecked(True)
         self._match_preset()
 
     def _preset_chosen(self, name: str) -> None:
@@ -267,13 +361,25 @@ class LifetimesPage(_Page):
     def problems(self) -> list[str]:
         return validate(self.desired())
 
+    def doubts(self) -> list[str]:
+        """What is legal but surely a mistake (nothing while something is refused)."""
+        desired = self.desired()
+        return [] if validate(desired) else doubts(desired)
+
     def _changed(self, *_args: object) -> None:
         self._match_preset()
         self.errors.setText("\n".join(self.problems()))
+        found = self.doubts()
+        if found != self._doubts:  # a new doubt needs a new confirmation
+            self._doubts = found
+            self.confirm.setChecked(False)
+        self.warnings.setText("\n".join(found))
+        self.warnings.setVisible(bool(found))
+        self.confirm.setVisible(bool(found))
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
-        return not self.problems()
+        return not self.problems() and (not self._doubts or self.confirm.isChecked())
 
 
 class ReviewPage(_Page):
@@ -288,7 +394,7 @@ class ReviewPage(_Page):
         self.summary = named(QLabel(), "planSummary", "What will happen")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.diff = named(QTableWidget(0, 3), "plan_diff", "Settings before and after")
+        self.diff = named(QTableWidget(0, 3), "planDiff", "Settings before and after")
         self.diff.setHorizontalHeaderLabels(["Setting", "Before", "After"])
         self.diff.verticalHeader().hide()
         self.diff.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

@@ -25,6 +25,8 @@ from anonconsole.core.user_table import format_time
 from anonconsole.views.widgets import camel
 
 EMPTY_TEXT = "Select a user to see the details."
+# Keyboard users reach every value with Tab and select it to copy, as mouse users do.
+_SELECTABLE = Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
 
 
 def _verified(value: str, verified: bool) -> str:
@@ -56,7 +58,7 @@ class UserDetails(QWidget):
         self._verdict.setObjectName("detailsVerdict")
         self._verdict.setAccessibleName("Classification")
         self._verdict.setWordWrap(True)
-        self._verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._verdict.setTextInteractionFlags(_SELECTABLE)
         layout.addWidget(self._verdict)
 
         form = QFormLayout()
@@ -82,7 +84,7 @@ class UserDetails(QWidget):
             value.setObjectName(camel("details", key))
             value.setAccessibleName(label)
             value.setWordWrap(True)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setTextInteractionFlags(_SELECTABLE)
             self._fields[key] = value
             form.addRow(f"{label}:", value)
         layout.addLayout(form)
@@ -95,6 +97,7 @@ class UserDetails(QWidget):
         self._sign_ins.setHorizontalHeaderLabels(["Time (UTC)", "City", "Country", "IP"])
         self._sign_ins.verticalHeader().hide()
         self._sign_ins.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._sign_ins.setTabKeyNavigation(False)
         self._sign_ins.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self._sign_ins.horizontalHeader().setStretchLastSection(True)
         self._sign_ins.setMinimumHeight(120)
@@ -106,6 +109,8 @@ class UserDetails(QWidget):
         layout.addStretch(1)
 
         scroll = QScrollArea()
+        scroll.setObjectName("detailsScroll")
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # its values take the focus (and scroll into view)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(body)
@@ -114,6 +119,10 @@ class UserDetails(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self._stack)
+
+    def focus_chain(self) -> list[QWidget]:
+        """The widgets Tab visits, in reading order (the window puts them after the table)."""
+        return [self._verdict, *self._fields.values(), self._sign_ins]
 
     @property
     def user_id(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,12 +42,14 @@ class UsersArea(QObject):
         progress(str, int, int): phase, done, total while loading.
         loading_changed(bool): a load started (True) or ended (False).
         message(str, bool): a sentence for the status bar, and whether it is an error.
+        load_succeeded(): a load of the connection's users ended well (every page and sign-in).
     """
 
     counts_changed = Signal(object)
     progress = Signal(str, int, int)
     loading_changed = Signal(bool)
     message = Signal(str, bool)
+    load_succeeded = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -61,7 +64,7 @@ class UsersArea(QObject):
         self.loader.rows_added.connect(self._rows_added)
         self.loader.rows_changed.connect(self._rows_changed)
         self.loader.progress.connect(self.progress)
-        self.loader.finished.connect(lambda text: self._ended(text, error=False))
+        self.loader.finished.connect(self._finished)
         self.loader.failed.connect(self._failed)
         self.loader.cancelled.connect(
             lambda: self._ended("Loading cancelled; the users loaded so far are shown.", error=False)
@@ -84,6 +87,7 @@ class UsersArea(QObject):
         self.table_loaded = False
         self.table.clear()
         for view in self.views.values():
+            view.set_connected(True)
             view.gateway = gateway
             view.details.clear()
             view.model.table_reset()
@@ -99,6 +103,28 @@ class UsersArea(QObject):
         self.table.set_policy(policy)
         self.message.emit(self.policy_note, False)
         self._start()
+
+    def clear(self) -> None:
+        """No connection (any more): the load stops, no user of the old one stays shown anywhere.
+
+        What the stopped load still reports on its way out is ignored (`gateway` is None).
+        """
+        self.loader.cancel()
+        self.gateway = None
+        self.policy_note = ""
+        self.table_loaded = False
+        self.table.clear()
+        self._stale.clear()
+        for view in self.views.values():
+            view.set_connected(False)
+            view.model.table_reset()
+
+    def users_changed_here(self, user_ids: Sequence[str], *, disabled: bool) -> None:
+        """Users this console just deleted (then hidden) or disabled: the pages and counts follow at
+        once, without a reload (the cull, batch after batch)."""
+        rows = self.table.set_statuses(user_ids, "disabled") if disabled else self.table.hide_users(user_ids)
+        if len(rows):
+            self._rows_changed(rows)
 
     def refresh(self) -> None:
         """Reload the users of the current connection; rows, selection and scroll position stay."""
@@ -152,11 +178,15 @@ class UsersArea(QObject):
         return [self.views[self._active]] if self._active in self.views else []
 
     def _rows_added(self, rows: range) -> None:
+        if self.gateway is None:  # a load stopped by `clear`, flushing: its rows are gone
+            return
         for view in self._updating():
             view.model.table_rows_appended(rows)
         self._emit_counts()
 
     def _rows_changed(self, rows: np.ndarray) -> None:
+        if self.gateway is None:
+            return
         for view in self._updating():
             view.model.table_rows_changed(rows)
         self._emit_counts()
@@ -167,11 +197,22 @@ class UsersArea(QObject):
         self.counts_changed.emit(totals)
 
     def _failed(self, text: str) -> None:
+        if self.gateway is None:
+            self.loading_changed.emit(False)
+            return
         for view in self.views.values():
             view.set_error(text)
         self._ended(text, error=True)
 
+    def _finished(self, text: str) -> None:
+        self._ended(text, error=False)
+        if self.gateway is not None:
+            self.load_succeeded.emit()
+
     def _ended(self, text: str, *, error: bool) -> None:
+        if self.gateway is None:  # cleared meanwhile: nothing loaded is shown, nothing to say
+            self.loading_changed.emit(False)
+            return
         self.table_loaded = True
         for view in self.views.values():
             if not error:

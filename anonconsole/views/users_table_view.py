@@ -1,5 +1,8 @@
 """The users table widget: a QTableView that does not repaint what rows added out of sight leave alone.
 
+Only a layout that follows rows added out of sight (or a relayout that left the rows on screen in
+place) skips its repaint; a scroll in between, or a layout that scrolls, repaints as Qt would.
+
 While a load adds pages, Qt answers every row insertion (and every relayout of a sorted view) with
 a delayed layout that repaints the whole viewport (`QAbstractItemView::doItemsLayout`), though rows
 added below the last visible one change only the scroll bar. At 100k users that is a repaint of the
@@ -88,14 +91,32 @@ class UsersTableView(QTableView):
                 self._out_of_sight = False
         super().dataChanged(top_left, bottom_right, list(roles))
 
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        """A scroll (sideways above all) moves what is shown: the layout pending, if any, repaints."""
+        self._out_of_sight = False
+        super().scrollContentsBy(dx, dy)
+
     def doItemsLayout(self) -> None:
         """Qt's layout (scroll bar and header geometry), without its repaint when nothing shown moved."""
         skip, self._out_of_sight = self._out_of_sight, None
         if not skip:
             super().doItemsLayout()
             return
-        self.skipped_repaints += 1
+        before = self._scroll_state()
         self.updateGeometries()
+        if self._scroll_state() != before:  # the layout itself scrolled (a range shrank): repaint
+            self._viewport.update()
+            return
+        self.skipped_repaints += 1
+
+    def _scroll_state(self) -> tuple[int, int, int, int]:
+        """Where the view is scrolled to, by the scroll bars and by the headers' offsets."""
+        return (
+            self.horizontalScrollBar().value(),
+            self.verticalScrollBar().value(),
+            self.horizontalHeader().offset(),
+            self.verticalHeader().offset(),
+        )
 
 
 def _structure_signals(model: QAbstractItemModel) -> tuple[SignalInstance, ...]:

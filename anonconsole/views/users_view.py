@@ -12,7 +12,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QItemSelection,
+    QModelIndex,
+    QPoint,
+    QSettings,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -34,7 +44,7 @@ from anonconsole.core.classify import Kind
 from anonconsole.core.errors import GatewayError
 from anonconsole.core.records import TestUsers, User
 from anonconsole.core.user_table import Column, TableFilter, UserTable
-from anonconsole.models.users_model import USER_ROLE, UsersModel
+from anonconsole.models.users_model import USER_ROLE, AnyColumn, ModelColumn, UsersModel
 from anonconsole.operations.sign_ins import recent_sign_ins
 from anonconsole.runtime.tasks import TaskOwner
 from anonconsole.views import style
@@ -45,7 +55,8 @@ from anonconsole.views.widgets import camel
 if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
 
-# Who the user is and when it came and last signed in: the regular page, and the heart of "All".
+AGE = ModelColumn.AGE
+# Who the user is and when it came and last signed in: the regular page.
 _WHO_AND_WHEN = (
     Column.USER_ID,
     Column.LOGIN_IDS,
@@ -57,14 +68,18 @@ _WHO_AND_WHEN = (
     Column.CREATED,
     Column.LAST_SIGN_IN,
 )
-COLUMNS: dict[Kind | None, tuple[Column, ...]] = {
+# An anonymous user is its login ID, how long ago it was last active and when it expires: those come
+# first, so they show without scrolling sideways at 1280 px (the IDs, rarely read, come last). All
+# users: the same, after the kind.
+COLUMNS: dict[Kind | None, tuple[AnyColumn, ...]] = {
     Kind.ANONYMOUS: (
-        Column.USER_ID,
         Column.LOGIN_IDS,
-        Column.STATUS,
-        Column.CREATED,
-        Column.LAST_SIGN_IN,
+        AGE,
         Column.EXPIRES,
+        Column.LAST_SIGN_IN,
+        Column.CREATED,
+        Column.STATUS,
+        Column.USER_ID,
     ),
     Kind.REGULAR: _WHO_AND_WHEN,
     Kind.ATTENTION: (
@@ -76,7 +91,20 @@ COLUMNS: dict[Kind | None, tuple[Column, ...]] = {
         Column.STATUS,
         Column.TENANTS,
     ),
-    None: (Column.KIND, *_WHO_AND_WHEN, Column.EXPIRES),
+    None: (
+        Column.KIND,
+        Column.LOGIN_IDS,
+        AGE,
+        Column.EXPIRES,
+        Column.NAME,
+        Column.EMAIL,
+        Column.STATUS,
+        Column.LAST_SIGN_IN,
+        Column.CREATED,
+        Column.PHONE,
+        Column.TENANTS,
+        Column.USER_ID,
+    ),
 }
 
 EMPTY_KIND_TEXT = {
@@ -85,6 +113,7 @@ EMPTY_KIND_TEXT = {
     Kind.ATTENTION: "No users need attention. Every user is clearly anonymous or regular.",
     None: "This project has no users.",
 }
+NOT_CONNECTED_TEXT = "Not connected.\n\nChoose a connection with File → Connect… (Ctrl+Shift+O)."
 
 # (label, days): created within the last N days (positive) or more than N days ago (negative).
 CREATED_CHOICES: tuple[tuple[str, int | None], ...] = (
@@ -111,16 +140,18 @@ TEST_CHOICES: tuple[tuple[str, TestUsers], ...] = (
     ("Only test users", "only"),
 )
 SEARCH_DELAY_MS = 120
-COLUMN_WIDTHS = {
+COLUMN_WIDTHS: dict[AnyColumn, int] = {
     Column.USER_ID: 235,
-    Column.LOGIN_IDS: 210,
+    Column.LOGIN_IDS: 190,
     Column.STATUS: 75,
     Column.CREATED: 125,
     Column.LAST_SIGN_IN: 125,
-    Column.EXPIRES: 170,
-    Column.KIND: 120,
+    Column.EXPIRES: 200,
+    AGE: 125,
+    Column.KIND: 105,
     Column.REASON: 380,
 }
+DEFAULT_WIDTH = 160
 
 
 class UsersView(QWidget):
@@ -141,6 +172,7 @@ class UsersView(QWidget):
         self.gateway: Gateway | None = None
         self._loading = False
         self._error = ""
+        self._connected = True  # False: the window has no connection, the page says so
         name = kind.value if kind else "all"
         self.setObjectName(camel("usersView", name))
         self.setAccessibleName(f"{kind.label if kind else 'All'} users")
@@ -151,13 +183,14 @@ class UsersView(QWidget):
         self._build_filters()
         self._build_table()
         self.details = UserDetails(self)
-        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.setObjectName("usersSplitter")
         splitter.addWidget(self._stack)
         splitter.addWidget(self.details)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([1000, 300])
+        self._set_tab_order()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -171,6 +204,8 @@ class UsersView(QWidget):
         self._tasks = TaskOwner(f"users view {kind or 'all'}")
         for signal in (self.model.rowsInserted, self.model.layoutChanged, self.model.modelReset):
             signal.connect(self._update_state)
+        for signal in (self.model.layoutChanged, self.model.modelReset):  # rows may have gone
+            signal.connect(self._sync_details)
         self._update_state()
 
     # ---- construction ---------------------------------------------------------------------------
@@ -190,11 +225,11 @@ class UsersView(QWidget):
         self.search.setPlaceholderText("Search login ID, name, email, phone or user ID  (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(lambda _text: self._search_timer.start())
-        self.status_filter = self._combo("status_filter", "Status filter", STATUS_CHOICES)
-        self.created_filter = self._combo("created_filter", "Created filter", CREATED_CHOICES)
-        self.expiry_filter = self._combo("expiry_filter", "Expiry filter", EXPIRY_CHOICES)
+        self.status_filter = self._combo("statusFilter", "Status filter", STATUS_CHOICES)
+        self.created_filter = self._combo("createdFilter", "Created filter", CREATED_CHOICES)
+        self.expiry_filter = self._combo("expiryFilter", "Expiry filter", EXPIRY_CHOICES)
         self.expiry_filter.setVisible(self.kind in (Kind.ANONYMOUS, None))
-        self.test_filter = self._combo("test_filter", "Test users filter", TEST_CHOICES)
+        self.test_filter = self._combo("testFilter", "Test users filter", TEST_CHOICES)
         self.clear_button = QPushButton("Clear filters", self)
         self.clear_button.setObjectName("clearFilters")
         self.clear_button.setAccessibleName("Clear filters")
@@ -222,6 +257,7 @@ class UsersView(QWidget):
         view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         view.setAlternatingRowColors(True)
         view.setWordWrap(False)
+        view.setTabKeyNavigation(False)  # Tab leaves the table (arrows move between cells)
         view.setSortingEnabled(False)  # sorting goes through `sort_by`, off the UI thread when needed
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._context_menu)
@@ -230,16 +266,17 @@ class UsersView(QWidget):
         vertical.setDefaultSectionSize(view.fontMetrics().height() + 8)
         vertical.hide()
         header = view.horizontalHeader()
+        header.setObjectName("usersHeader")
         header.setSectionsClickable(True)
+        header.setSectionsMovable(True)  # drag a column to reorder; the order is remembered
         header.setSortIndicatorShown(True)
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         header.setStretchLastSection(True)
         header.sectionClicked.connect(self._header_clicked)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._header_menu)
         for section, column in enumerate(COLUMNS[self.kind]):
-            width = {Column.USER_ID: 240, Column.REASON: 360, Column.EXPIRES: 170, Column.KIND: 120}.get(
-                column, 160
-            )
-            header.resizeSection(section, width)
+            header.resizeSection(section, COLUMN_WIDTHS.get(column, DEFAULT_WIDTH))
         view.selectionModel().selectionChanged.connect(self._selection_changed)
 
         self.copy_action = QAction("Copy", self)
@@ -262,6 +299,7 @@ class UsersView(QWidget):
         self._message.setWordWrap(True)
         self._message_button = QPushButton(self)
         self._message_button.setObjectName("emptyStateAction")
+        self._message_button.setAccessibleName("Empty state action")
         self._message_button.clicked.connect(self._message_action)
         message_page = QWidget(self)
         message_layout = QVBoxLayout(message_page)
@@ -311,19 +349,37 @@ class UsersView(QWidget):
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search.selectAll()
 
+    def _set_tab_order(self) -> None:
+        """Search, filters, table, then the details: the order they are read in."""
+        chain: list[QWidget] = [
+            self.search,
+            self.status_filter,
+            self.created_filter,
+            self.expiry_filter,
+            self.test_filter,
+            self.clear_button,
+            self.view,
+            self._message_button,
+            *self.details.focus_chain(),
+        ]
+        for first, second in zip(chain, chain[1:], strict=False):
+            QWidget.setTabOrder(first, second)
+
     # ---- sorting --------------------------------------------------------------------------------
     @asyncSlot(int)
     async def _header_clicked(self, section: int) -> None:
-        header = self.view.horizontalHeader()
+        """Qt's convention: a new column sorts ascending, the sorted one again reverses its order.
+
+        (The header has flipped its indicator already when it says the section was clicked: the
+        model's own sort says what the order was.)
+        """
         same = self.model.sort_column == self.model.columns[section]
-        ascending = not same or header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
-        await self.sort_by(
-            section, Qt.SortOrder.AscendingOrder if ascending else Qt.SortOrder.DescendingOrder
-        )
+        reverse = same and self.model.sort_order == Qt.SortOrder.AscendingOrder
+        await self.sort_by(section, Qt.SortOrder.DescendingOrder if reverse else Qt.SortOrder.AscendingOrder)
 
     async def sort_by(self, section: int, order: Qt.SortOrder) -> None:
         """Sort by a column; a column's first sort key is computed in a worker thread."""
-        column = self.model.columns[section]
+        column = self.model.table_column(self.model.columns[section])
         if not self.table.sort_ready(column):
             self.count_label.setText("Sorting…")
             await asyncio.to_thread(self.table.prepare_sort, column)
@@ -343,6 +399,19 @@ class UsersView(QWidget):
         self._loading = False
         self._update_state()
 
+    def set_connected(self, connected: bool) -> None:
+        """Whether the window has a connection: without one the page says so and nothing acts."""
+        self._connected = connected
+        if not connected:
+            self._loading = False
+            self._error = ""
+            self.gateway = None
+            self._tasks.cancel("sign-ins")
+            self.details.clear()
+        for action in (self.copy_action, self.copy_ids_action, self.details_action):
+            action.setEnabled(connected)
+        self._update_state()
+
     def _update_state(self, *_args: object) -> None:
         shown = self.model.rowCount()
         counts = self.table.counts(self.current_filter().test_users)
@@ -352,7 +421,9 @@ class UsersView(QWidget):
         if shown:
             self._stack.setCurrentIndex(0)
             return
-        if self._error:
+        if not self._connected:
+            self._show_message(NOT_CONNECTED_TEXT, "")
+        elif self._error:
             self._show_message(f"Could not load the users.\n\n{self._error}", "Retry")
         elif self._loading:
             self._show_message("Loading users…", "")
@@ -389,13 +460,22 @@ class UsersView(QWidget):
         return [self.model.data(self.model.index(row, 0), USER_ROLE) for row in self.selected_rows()]
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self._sync_details(clear=True)
+
+    def _sync_details(self, *_args: object, clear: bool = False) -> None:
+        """The details show the current selected row, else the first selected one; never a user the
+        search or filters have removed (Qt drops such rows from the selection without a signal).
+
+        `clear`: with no row selected, clear the details even if their user is still shown.
+        """
         current = self.view.selectionModel().currentIndex()
         rows = self.selected_rows()
         if current.isValid() and current.row() in rows:
             self._show(current.row())
         elif rows:
             self._show(rows[0])
-        else:
+        elif clear or (self.details.user_id and not self.index_of_user(self.details.user_id).isValid()):
+            self._tasks.cancel("sign-ins")
             self.details.clear()
 
     def show_details(self) -> None:
@@ -456,10 +536,48 @@ class UsersView(QWidget):
     def _context_menu(self, position: QPoint) -> None:
         menu = QMenu(self)
         menu.setObjectName("usersContextMenu")
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         for action in (self.copy_action, self.copy_ids_action, self.details_action):
-            action.setEnabled(bool(self.selected_rows()))
+            action.setEnabled(self._connected and bool(self.selected_rows()))
             menu.addAction(action)
         menu.popup(self.view.viewport().mapToGlobal(position))
+
+    def _header_menu(self, position: QPoint) -> None:
+        """Right-click on the header: show or hide columns (the last shown one stays)."""
+        header = self.view.horizontalHeader()
+        menu = QMenu(self)
+        menu.setObjectName("columnsMenu")
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        shown = [s for s in range(header.count()) if not header.isSectionHidden(s)]
+        for section in sorted(range(header.count()), key=header.visualIndex):
+            action = menu.addAction(self.model.columns[section].heading)
+            action.setCheckable(True)
+            action.setChecked(not header.isSectionHidden(section))
+            action.setEnabled(shown != [section])
+            action.toggled.connect(lambda on, s=section: header.setSectionHidden(s, not on))
+        menu.popup(header.mapToGlobal(position))
+
+    # ---- remembered layout ----------------------------------------------------------------------
+    def _layout_key(self, name: str) -> str:
+        return f"usersPages/{self.objectName()}/{name}"
+
+    def save_layout(self, settings: QSettings) -> None:
+        """Remember the columns (order, widths, shown or hidden) and the details' width."""
+        settings.setValue(self._layout_key("columns"), ",".join(c.value for c in self.model.columns))
+        settings.setValue(self._layout_key("header"), self.view.horizontalHeader().saveState())
+        settings.setValue(self._layout_key("splitter"), self.splitter.saveState())
+
+    def restore_layout(self, settings: QSettings) -> None:
+        """Take back what `save_layout` remembered, if it was for these very columns."""
+        if settings.value(self._layout_key("columns")) != ",".join(c.value for c in self.model.columns):
+            return
+        header = self.view.horizontalHeader()
+        state = settings.value(self._layout_key("header"))
+        if isinstance(state, QByteArray) and header.restoreState(state):
+            header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # the sort itself is not kept
+        splitter = settings.value(self._layout_key("splitter"))
+        if isinstance(splitter, QByteArray):
+            self.splitter.restoreState(splitter)
 
     def index_of_user(self, user_id: str) -> QModelIndex:
         row = self.table.row_of(user_id)

@@ -55,14 +55,17 @@ def test_switching_profile_cancels_the_old_work_and_shows_the_new_users(
             await manager.start()  # first start: the built-in sandbox
             assert manager.profile is not None
             assert manager.profile.is_sandbox
-            assert window.windowTitle() == "AnonConsole — Sandbox (demo)"
+            assert window.windowTitle() == "Sandbox (demo)"
             sandbox_gateway = window.gateway
             assert sandbox_gateway is not None
             await until_signal(window.users.loading_changed, lambda: window.users.loading)
             assert await manager.switch_to(staging)
             assert window.gateway is not sandbox_gateway
             assert window.gateway.connection.base_url == sandbox.url
-            assert window.windowTitle() == "AnonConsole — Staging"
+            assert window.windowTitle() == "Staging"
+            # The new load runs in a task of its own: wait for its end, not for a loader that may
+            # not have started yet (`wait` alone returned at once when it had not: a flaky test).
+            await until_signal(window.users.loading_changed, lambda: window.users.table_loaded)
             await window.users.wait()
             expected = sandbox.client().mgmt.user.search_all(limit=1, with_test_user=True)["total"]
             assert len(window.users.table) == expected
@@ -149,3 +152,92 @@ async def window_idle(manager: ConnectionManager) -> None:
     if window.gateway is not None:
         await window.gateway.aclose()
     await manager.bootstrap.astop()
+
+
+def another_project(start_sandbox: Callable[..., Any]) -> Any:
+    """A sandbox with a project ID of its own: profiles may not name the console's own sandbox."""
+    return start_sandbox(project_id="P2ConnectionTests".ljust(28, "0"), users=120)
+
+
+def test_a_failed_switch_shows_nothing_of_the_previous_project(
+    qtbot: Any,
+    arun: Callable[..., Any],
+    start_sandbox: Callable[..., Any],
+    tmp_path: Path,
+    memory_keyring: MemoryKeyring,
+) -> None:
+    """Never one project's data under another's name: after a failed connection the overview, the
+    users pages, their counts and the details are empty, and nothing can act on a connection."""
+    sandbox = another_project(start_sandbox)
+    store = ProfileStore.load()
+    staging = remote_profile(sandbox, store)
+    broken = store.put(
+        Profile(name="Wrong project", project_id="P2NoSuchProject".ljust(28, "0"), base_url=sandbox.url),
+        key=sandbox.management_key,
+    )
+    manager = manager_for(qtbot, store, tmp_path)
+    window = manager.window
+
+    async def scenario() -> None:
+        try:
+            assert await manager.switch_to(staging)
+            await until_signal(window.overview_loaded, lambda: window.overview.project_id.text() != "—")
+            users = window.users
+            await until_signal(users.loading_changed, lambda: users.table_loaded)  # the load ended
+            await users.wait()
+            assert len(window.users.table) > 0
+            window.show_page("all")
+            page = window.users.views["all"]
+            page.view.selectRow(0)
+            assert page.details.user_id
+            assert not await manager.switch_to(broken)
+        finally:
+            await window_idle(manager)
+
+    arun(scenario(), timeout=120)
+    overview = window.overview
+    for value in (overview.project_id, overview.base_url, overview.total_users, overview.test_users):
+        assert value.text() == "—", value.objectName()
+    assert overview.tenants.rowCount() == 0
+    assert len(window.users.table) == 0
+    for key, page in window.users.views.items():
+        assert page.model.rowCount() == 0, key
+        assert page.details.user_id == "", key
+        assert "Not connected" in page.state_text, key
+        assert not page.copy_action.isEnabled()
+    titles = [window.navigation.item(row).text() for row in range(window.navigation.count())]
+    assert titles == ["Overview", "Anonymous", "Regular", "Needs attention", "All users", "Audit"]
+    for action in (window.refresh_action, window.tenant_setup_action, window.verify_action):
+        assert not action.isEnabled(), action.objectName()
+    assert sandbox.project_id not in window.connection_label.text()
+    assert window.windowTitle() == "Wrong project"
+
+
+def test_the_error_notice_goes_once_a_later_connection_succeeds(
+    qtbot: Any,
+    arun: Callable[..., Any],
+    start_sandbox: Callable[..., Any],
+    tmp_path: Path,
+    memory_keyring: MemoryKeyring,
+) -> None:
+    sandbox = another_project(start_sandbox)
+    store = ProfileStore.load()
+    staging = remote_profile(sandbox, store)
+    broken = store.put(
+        Profile(name="Broken", project_id=sandbox.project_id, base_url=sandbox.url), key="K-wrong"
+    )
+    manager = manager_for(qtbot, store, tmp_path)
+    window = manager.window
+
+    async def scenario() -> None:
+        try:
+            assert not await manager.switch_to(broken)
+            assert window.notice.isVisibleTo(window)
+            assert "Not connected" in window.notice_text.text()
+            assert await manager.switch_to(staging)
+            assert not window.notice.isVisibleTo(window), window.notice_text.text()
+            await window.users.wait()
+        finally:
+            await window_idle(manager)
+
+    arun(scenario(), timeout=120)

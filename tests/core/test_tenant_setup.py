@@ -12,6 +12,7 @@ from anonconsole.core.tenant_setup import (
     Action,
     Desired,
     Lifetime,
+    doubts,
     plan,
     validate,
 )
@@ -129,3 +130,43 @@ def test_lifetime_text() -> None:
     assert Lifetime.of(0, "days") is None
     assert Lifetime.of(5, "") is None
     assert Lifetime(2, "hours").seconds == 7200
+
+
+# -- harmful values (the support engineer's first hour) ------------------------------------------------
+
+
+def test_a_lifetime_of_centuries_is_refused() -> None:
+    """Descope documents no maximum refresh-token lifetime; the console refuses more than 10 years."""
+    problems = validate(Desired(refresh=Lifetime(99_999, "days")))
+    assert any("at most 10 years" in p for p in problems), problems
+    assert validate(Desired(refresh=Lifetime(520, "weeks"))) == []  # 9.97 years: allowed (with a warning)
+
+
+@pytest.mark.parametrize(
+    ("desired", "message"),
+    [
+        (Desired(refresh=Lifetime(1200, "days")), "more than 3 years"),
+        (
+            Desired(session=Lifetime(10, "minutes"), inactivity=Lifetime(1, "minutes")),
+            "shorter than the session token lifetime (10 minutes)",
+        ),
+    ],
+)
+def test_legal_but_surely_mistaken_values_are_warned_about(desired: Desired, message: str) -> None:
+    assert validate(desired) == []
+    found = doubts(desired)
+    assert any(message in d for d in found), found
+
+
+@pytest.mark.parametrize(
+    "desired",
+    [
+        Desired(),
+        Desired(refresh=Lifetime(3 * 365, "days")),
+        Desired(session=Lifetime(10, "minutes"), inactivity=Lifetime(10, "minutes")),
+        Desired(inactivity=Lifetime(1, "days")),
+        *(Desired(refresh=preset) for preset in PRESETS.values()),
+    ],
+)
+def test_sensible_values_raise_no_doubt(desired: Desired) -> None:
+    assert doubts(desired) == []

@@ -331,3 +331,25 @@ def test_kept_orders_follow_changes_of_their_keys_only() -> None:
     t.upsert([replace(users[5], login_ids=("aaa-first",))])
     assert not t.sort_ready(Column.LOGIN_IDS)
     assert t.sort_permutation(Column.LOGIN_IDS)[0] == 5
+
+
+def test_users_deleted_by_the_console_are_hidden_without_a_reload(table: UserTable) -> None:
+    ids = [table.user_id(0), table.user_id(2), "U-not-loaded"]
+    hidden = table.hide_users(ids)
+    assert hidden.tolist() == [0, 2]
+    assert table.is_gone(0)
+    assert table.is_gone(2)
+    assert 0 not in table.query(TableFilter()).tolist()
+    assert table.hide_users(ids).tolist() == []  # already hidden: nothing new
+
+
+def test_users_disabled_by_the_console_change_status_and_kind(table: UserTable) -> None:
+    user_id = table.user_id(0)
+    assert table.kind(0) is Kind.ANONYMOUS
+    rows = table.set_statuses([user_id], "disabled")
+    assert rows.tolist() == [0]
+    assert table.user(0).status == "disabled"
+    assert table.kind(0) is Kind.ATTENTION  # a disabled anonymous user needs a look
+    assert 0 in table.query(TableFilter(statuses=("disabled",))).tolist()
+    table.set_statuses([user_id], "enabled")
+    assert table.kind(0) is Kind.ANONYMOUS

@@ -9,7 +9,7 @@ from PySide6.QtCore import QItemSelectionModel, QModelRoleData, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QTableView
 
-from anonconsole.core.classify import AnonymousPolicy, Kind
+from anonconsole.core.classify import AnonymousPolicy, Kind, format_duration
 from anonconsole.core.records import User, UserTenant
 from anonconsole.core.user_table import Column, TableFilter, UserTable
 from anonconsole.models.users_model import SORT_ROLE, TABLE_ROW_ROLE, USER_ROLE, UsersModel
@@ -173,3 +173,36 @@ def test_rows_changing_in_place_are_announced_from_the_first_to_the_last_only() 
     assert announced == [(2, 0, 3, len(COLUMNS) - 1)]  # 401 is filtered out
     model.resync()  # changes unknown: every row
     assert announced[-1] == (0, 0, model.rowCount() - 1, len(COLUMNS) - 1)
+
+
+def test_age_column_counts_from_the_last_activity_and_sorts_by_it() -> None:
+    """Age: since the last sign-in, or since creation for a user that never signed in; blank for
+    users that are not anonymous. Sorting by it puts the youngest first."""
+    from anonconsole.models import users_model
+
+    age = users_model.ModelColumn.AGE
+    table = new_table(30)
+    signed_in = table.user(1)
+    table.set_last_sign_ins({signed_in.user_id: NOW - 3 * DAY})
+    model = UsersModel(table, (Column.USER_ID, age, Column.EXPIRES))
+    assert model.headerData(1, Qt.Orientation.Horizontal) == "Age"
+    assert model.data(model.index(1, 1)) == "3 days"
+    assert "last sign-in" in model.data(model.index(1, 1), Qt.ItemDataRole.ToolTipRole)
+    never = next(r for r in range(30) if table.kind(r) is Kind.ANONYMOUS and r != 1)
+    created_days = (NOW - table.user(never).created_time) // DAY
+    assert model.data(model.index(never, 1)) == format_duration(created_days * DAY)
+    assert "never signed in" in model.data(model.index(never, 1), Qt.ItemDataRole.ToolTipRole)
+    regular = next(r for r in range(30) if table.kind(r) is Kind.REGULAR)
+    assert model.data(model.index(regular, 1)) == ""
+
+    model.set_filter(TableFilter(kind=Kind.ANONYMOUS))
+    model.sort(1, Qt.SortOrder.AscendingOrder)
+    ages = [model.data(model.index(r, 1), SORT_ROLE) for r in range(model.rowCount())]
+    assert ages == sorted(ages)
+    assert model.sort_column is age
+    model.sort(1, Qt.SortOrder.DescendingOrder)
+    ages = [model.data(model.index(r, 1), SORT_ROLE) for r in range(model.rowCount())]
+    assert ages == sorted(ages, reverse=True)
+    multi = QModelRoleData(Qt.ItemDataRole.DisplayRole)
+    model.multiData(model.index(0, 1), multi)
+    assert multi.data() == model.data(model.index(0, 1))

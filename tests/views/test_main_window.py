@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
 import secrets as stdlib_secrets
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pytest
 from descope import DescopeClient
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QToolButton
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QToolButton, QWidget
 from pytestqt.qtbot import QtBot
 from waiting import emitted
 
 from anonconsole.app import run as console_app
+from anonconsole.core.classify import AnonymousPolicy
+from anonconsole.core.records import User, UserTenant
+from anonconsole.core.user_table import Column
 from anonconsole.gateway import Connection, Gateway
 from anonconsole.runtime import messages
 from anonconsole.views.error_dialog import ErrorDialog
@@ -78,7 +87,7 @@ def test_overview_and_status_bar_show_the_sandbox_as_the_sdk_sees_it(
 
     assert expected_total >= 1
     assert (f"Overview tenant {suffix}", tenant_id) in expected_tenants
-    assert window.windowTitle() == "AnonConsole — Sandbox (demo)"
+    assert window.windowTitle() == "Sandbox (demo)"
     assert window.overview.project_id.text() == sandbox.project_id
     assert window.overview.base_url.text() == sandbox.url
     assert window.overview.total_users.text() == f"{expected_total:,}"
@@ -255,3 +264,152 @@ def test_closing_the_window_cancels_its_network_work(
     assert arun(scenario()).cancelled()
     assert window.overview.total_users.text() == "—"
     assert not window.notice.isVisible()
+
+
+# -- title, keyboard, layout (the support engineer's first hour) -------------------------------------------
+
+
+def test_the_title_names_the_profile_and_leaves_the_app_name_to_the_platform(window: MainWindow) -> None:
+    """Qt appends the application display name to a window title on X11 and Windows: the title is the
+    profile alone, so the title bar says "Sandbox (demo) — AnonConsole", the name once."""
+    assert QGuiApplication.applicationDisplayName() == "AnonConsole"
+    assert window.windowTitle() == "Sandbox (demo)"
+    window.set_connecting("Staging", "Connecting to Staging…")
+    assert window.windowTitle() == "Staging"
+
+
+TITLE_BAR = """
+import subprocess, sys
+from pathlib import Path
+from PySide6.QtCore import QTimer
+from anonconsole.app.run import DEMO_PROFILE, create_application
+from anonconsole.settings import paths
+from anonconsole.views.main_window import MainWindow
+paths.init(Path(sys.argv[1]))
+app = create_application("light")
+window = MainWindow(DEMO_PROFILE)
+window.show()
+def read() -> None:
+    wid = str(int(window.winId()))
+    shown = subprocess.run(["xprop", "-id", wid, "-notype", "_NET_WM_NAME"], capture_output=True, text=True)
+    print(shown.stdout.strip())
+    app.exit(0)
+QTimer.singleShot(500, read)
+app.exec()
+"""
+
+
+@pytest.mark.skipif(
+    not (shutil.which("xvfb-run") and shutil.which("xprop")), reason="needs xvfb-run and xprop (X11)"
+)
+def test_the_title_bar_of_a_real_x_window_names_anonconsole_once(tmp_path: Path) -> None:
+    environment = {**os.environ, "QT_QPA_PLATFORM": "xcb", "LC_ALL": "C.UTF-8"}
+    shown = subprocess.run(
+        ["xvfb-run", "-a", sys.executable, "-c", TITLE_BAR, str(tmp_path)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert '_NET_WM_NAME = "Sandbox (demo) — AnonConsole"' in shown.stdout, shown.stdout + shown.stderr
+
+
+def made_up_users(window: MainWindow, count: int = 80) -> None:
+    """Fill the users area with anonymous and regular users, as a load would (no sandbox)."""
+    anonymous = window.users.table.policy.tenant_id or "T2AnonymousUsers00000000000000"
+    window.users.table.set_policy(AnonymousPolicy(anonymous, 365 * 86400))
+    now = 1_800_000_000
+    window.users.table.append(
+        User(
+            user_id=f"U{i:027d}",
+            login_ids=(f"user{i}@example.com" if i % 4 == 0 else f"r{i:05d}x@q{i}z.com",),
+            email=f"user{i}@example.com" if i % 4 == 0 else "",
+            verified_email=i % 4 == 0,
+            status="enabled",
+            tenants=() if i % 4 == 0 else (UserTenant(anonymous, "Anonymous Users"),),
+            created_time=now - (i * 37 % 800) * 86400,
+        )
+        for i in range(count)
+    )
+    for view in window.users.views.values():
+        view.model.table_reset()
+
+
+def test_tab_walks_from_the_navigation_through_the_filters_and_the_table_to_the_details(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    made_up_users(window)
+    window.show_page("anonymous")
+    page = window.users.views["anonymous"]
+    page.view.selectRow(0)
+    assert page.details.user_id
+    window.activateWindow()
+    qtbot.waitActive(window)
+    window.navigation.setFocus(Qt.FocusReason.OtherFocusReason)
+    visited: list[QWidget] = []
+    for _ in range(80):
+        focused = QApplication.focusWidget()
+        assert focused is not None, f"the focus was lost after {visited[-1:]}"
+        QTest.keyClick(focused, Qt.Key.Key_Tab)
+        visited.append(QApplication.focusWidget() or window)
+        if visited[-1] is window.navigation:
+            break
+    assert visited[-1] is window.navigation, "Tab comes back to the navigation"
+    order = visited
+    assert order.index(page.search) < order.index(page.status_filter) < order.index(page.view)
+    assert order.count(page.view) == 1, "Tab leaves the table instead of moving from cell to cell"
+    in_details = [i for i, w in enumerate(order) if page.details.isAncestorOf(w)]
+    assert in_details, "the details can be reached by Tab"
+    assert in_details[0] > order.index(page.view)
+    for widget in order:
+        assert widget.accessibleName() or widget.objectName(), widget
+
+
+def test_the_anonymous_page_shows_age_and_expiry_without_scrolling_at_1280_px(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    from anonconsole.models import users_model
+
+    window.resize(1280, 800)
+    made_up_users(window)
+    for key in ("anonymous", "all"):
+        window.show_page(key)
+        page = window.users.views[key]
+        qtbot.waitUntil(lambda page=page: page.view.viewport().width() > 0)
+        header = page.view.horizontalHeader()
+        for column in (Column.EXPIRES, users_model.ModelColumn.AGE):
+            section = page.model.columns.index(column)
+            left = header.sectionViewportPosition(section)
+            assert not header.isSectionHidden(section)
+            assert left >= 0, (key, column)
+            assert left + header.sectionSize(section) <= page.view.viewport().width(), (key, column)
+
+
+def test_column_layout_and_window_geometry_are_remembered(qtbot: QtBot, console_qapp: QApplication) -> None:
+    first = MainWindow(DEMO)
+    qtbot.addWidget(first)
+    first.resize(first.width(), 530)  # offscreen, the screen is 800 px wide: only the height can change
+    first.show()
+    first.show_page("anonymous")
+    header = first.users.views["anonymous"].view.horizontalHeader()
+    header.resizeSection(2, 222)
+    header.moveSection(0, 3)
+    header.setSectionHidden(4, True)
+    layout = [
+        (header.visualIndex(i), header.sectionSize(i), header.isSectionHidden(i))
+        for i in range(header.count())
+    ]
+    first.close()
+
+    second = MainWindow(DEMO)
+    qtbot.addWidget(second)
+    second.show()
+    second.show_page("anonymous")
+    again = second.users.views["anonymous"].view.horizontalHeader()
+    assert [
+        (again.visualIndex(i), again.sectionSize(i), again.isSectionHidden(i)) for i in range(again.count())
+    ] == layout
+    assert second.height() == 530
+    other = second.users.views["all"].view.horizontalHeader()
+    assert not any(other.isSectionHidden(i) for i in range(other.count())), "each page keeps its own"

@@ -65,3 +65,38 @@ def test_pages_not_shown_catch_up_when_shown(
     assert anonymous.model.rowCount() == 0, "a page not shown is not laid out during the load"
     area.set_active("anonymous")
     assert anonymous.model.rowCount() == counts[Kind.ANONYMOUS] > 0
+
+
+def test_users_deleted_or_disabled_here_leave_or_change_at_once(qtbot: Any) -> None:
+    """The cull tells the area what it did, batch after batch: no reload needed to see it."""
+    from anonconsole.core.classify import AnonymousPolicy
+    from anonconsole.core.records import User, UserTenant
+
+    area = UsersArea()
+    for view in area.views.values():
+        qtbot.addWidget(view)
+    tenant = "T2AnonymousUsers00000000000000"
+    area.gateway = object()  # type: ignore[assignment]  # connected, as far as the area knows
+    area.table.set_policy(AnonymousPolicy(tenant, 365 * 86400))
+    area.table.append(
+        User(
+            user_id=f"U{i:027d}",
+            login_ids=(f"r{i:05d}x@q{i}z.com",),
+            status="enabled",
+            tenants=(UserTenant(tenant, "Anonymous Users"),),
+            created_time=1_700_000_000,
+        )
+        for i in range(10)
+    )
+    for view in area.views.values():
+        view.model.table_reset()
+    counts: list[dict[str, int]] = []
+    area.counts_changed.connect(counts.append)
+    anonymous = area.views["anonymous"]
+    assert anonymous.model.rowCount() == 10
+    area.users_changed_here([f"U{0:027d}", f"U{1:027d}"], disabled=False)
+    assert anonymous.model.rowCount() == 8
+    assert counts[-1]["anonymous"] == 8
+    area.users_changed_here([f"U{2:027d}"], disabled=True)
+    assert anonymous.model.rowCount() == 7, "a disabled anonymous user needs attention"
+    assert area.views["attention"].model.rowCount() == 1

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QEvent, QObject
-from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtCore import QEvent, QObject, QPoint
+from PySide6.QtGui import QImage, QStandardItem, QStandardItemModel
 from pytestqt.qtbot import QtBot
 
 from anonconsole.views.users_table_view import UsersTableView
@@ -119,3 +119,41 @@ def test_a_sorted_relayout_that_moves_a_row_on_screen_repaints(shown: Shown, qtb
     model.sort(0)  # it sorts in at row 4: every row below it on screen moves down
     qtbot.waitUntil(lambda: counter.paints > painted)
     assert model.item(4, 0).text() == "user 0003a"
+
+
+def on_screen(view: UsersTableView) -> QImage:
+    """The viewport as the window system has it (the backing store), not a fresh render."""
+    viewport = view.viewport()
+    top_left = viewport.mapTo(view.window(), QPoint(0, 0))
+    shot = (
+        view.window()
+        .windowHandle()
+        .screen()
+        .grabWindow(view.window().winId(), top_left.x(), top_left.y(), viewport.width(), viewport.height())
+    )
+    return shot.toImage().convertToFormat(QImage.Format.Format_RGB32)
+
+
+def fresh(view: UsersTableView) -> QImage:
+    return view.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+
+
+def test_a_sideways_scroll_while_rows_arrive_out_of_sight_repaints(qtbot: QtBot) -> None:
+    """The user scrolls sideways while a page arrives below the screen: the layout that follows must
+    repaint (the skip is for rows out of sight only), and the screen shows what a fresh render does."""
+    view, model, counter = show_table(qtbot, 100)
+    for column in range(2):
+        view.horizontalHeader().resizeSection(column, 300)  # wider than the 400 px view
+    qtbot.waitUntil(lambda: view.horizontalScrollBar().maximum() > 0)
+    qtbot.wait(50)
+    counter.paints = 0
+    add_rows(model, 50)  # below the screen: a layout is pending, which alone would skip its repaint
+    view.horizontalScrollBar().setValue(view.horizontalScrollBar().maximum())
+    qtbot.waitUntil(lambda: counter.paints > 0)
+    qtbot.wait(50)  # the layout after the scroll: no signal says it ran
+    assert view.skipped_repaints == 0
+    assert on_screen(view) == fresh(view)
+    view.horizontalScrollBar().setValue(0)
+    add_rows(model, 50)
+    qtbot.wait(50)
+    assert on_screen(view) == fresh(view)

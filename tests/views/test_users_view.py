@@ -8,17 +8,18 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 from waiting import emitted, until
 
-from anonconsole.core.classify import Kind, classify
-from anonconsole.core.records import LoginRecord, User, latest_logins
-from anonconsole.core.user_table import Column
+from anonconsole.core.classify import AnonymousPolicy, Kind, classify
+from anonconsole.core.records import LoginRecord, User, UserTenant, latest_logins
+from anonconsole.core.user_table import Column, UserTable
 from anonconsole.gateway import Connection, Gateway
 from anonconsole.models.users_model import USER_ROLE
 from anonconsole.views.users_area import UsersArea
+from anonconsole.views.users_view import UsersView
 
 RunningSandbox = Any  # tests/conftest.py's fixture type (conftest modules are not importable)
 
@@ -167,3 +168,86 @@ def test_server_error_while_loading_keeps_message_and_retry(
     assert "Could not load the users." in view.state_text
     assert view._message_button.text() == "Retry"
     assert view._message_button.isVisible() or not view.isVisible()
+
+
+# -- without a sandbox: a table of made-up users -------------------------------------------------------
+
+ANON = "T2AnonymousUsers00000000000000"
+DAY = 86400
+NOW = 1_800_000_000
+
+
+def made_up_user(i: int) -> User:
+    verified = i % 5 == 0
+    email = f"user{i}@example.com" if verified else ""
+    return User(
+        user_id=f"U{i:027d}",
+        login_ids=(email or f"r{i:05d}x@q{i}z.com",),
+        email=email,
+        verified_email=verified,
+        status="enabled",
+        tenants=() if verified else (UserTenant(ANON, "Anonymous Users"),),
+        created_time=NOW - ((i * 37) % 800) * DAY,
+    )
+
+
+def made_up_view(qtbot: Any, kind: Kind | None = None, users: int = 60) -> UsersView:
+    table = UserTable(AnonymousPolicy(ANON, 365 * DAY), now=lambda: NOW)
+    table.append(made_up_user(i) for i in range(users))
+    view = UsersView(table, kind)
+    qtbot.addWidget(view)
+    view.resize(1200, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def test_details_never_show_a_user_the_search_has_removed(qtbot: Any, console_qapp: Any) -> None:
+    view = made_up_view(qtbot)
+    selection = view.view.selectionModel()
+    flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+    selection.setCurrentIndex(view.model.index(3, 0), flags)
+    selection.select(view.model.index(4, 0), flags)
+    third, fourth = (view.model.data(view.model.index(r, 0), USER_ROLE) for r in (3, 4))
+    assert view.details.user_id == third.user_id
+
+    view.search.setText(fourth.user_id)  # keeps the other selected user only
+    view.apply_filters()
+    assert view.model.rowCount() == 1
+    assert view.details.user_id == fourth.user_id, "the next selected row is shown"
+
+    view.search.setText("no-such-user-anywhere")
+    view.apply_filters()
+    assert view.count_label.text().startswith("0 of")
+    assert view.details.user_id == ""
+
+
+def test_clicking_the_sorted_column_again_reverses_the_order(qtbot: Any, arun: Callable[..., Any]) -> None:
+    view = made_up_view(qtbot, Kind.ANONYMOUS)
+    header = view.view.horizontalHeader()
+    section = view.model.columns.index(Column.CREATED)
+    orders: list[Qt.SortOrder] = []
+
+    def created_times() -> list[int]:
+        model = view.model
+        return [model.data(model.index(r, 0), USER_ROLE).created_time for r in range(model.rowCount())]
+
+    async def click() -> None:
+        x = header.sectionViewportPosition(section) + header.sectionSize(section) // 2
+        before = (view.model.sort_column, created_times())
+        QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2))
+        # The click's slot sorts in a task (a first sort of a column prepares it in a thread).
+        await until(lambda: (view.model.sort_column, created_times()) != before, timeout=10, what="a sort")
+        orders.append(header.sortIndicatorOrder())
+        assert header.sortIndicatorSection() == section
+
+    async def scenario() -> None:
+        await click()
+        assert created_times() == sorted(created_times())
+        await click()
+        assert created_times() == sorted(created_times(), reverse=True)
+        await click()
+        assert created_times() == sorted(created_times())
+
+    arun(scenario())
+    assert orders == [Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder, Qt.SortOrder.AscendingOrder]

@@ -1,0 +1,153 @@
+"""The cull from the window: the preview dialog on the loaded users, and the resume of a run that a
+crash or a kill interrupted (found in the journals when the project is connected)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QMessageBox
+
+from anonconsole.core.cull import Stage
+from anonconsole.operations import cull, journal
+from anonconsole.operations.audit_log import AuditLog
+from anonconsole.operations.shape import Refusal
+from anonconsole.runtime import messages
+from anonconsole.runtime.tasks import TaskOwner, in_thread
+from anonconsole.settings.profiles import Profile
+from anonconsole.views.cull_dialog import CullDialog
+from anonconsole.views.main_window import MainWindow
+from anonconsole.views.widgets import named
+
+if TYPE_CHECKING:
+    from anonconsole.gateway import Gateway
+
+
+class CullFlow(QObject):
+    """Opens the cull preview for the connected project and resumes interrupted runs.
+
+    Attributes:
+        dialog: the cull dialog open now, if any.
+        question: the offer to resume an interrupted run, once made.
+
+    Signals:
+        opened(object): the CullDialog, once planned and shown.
+        resumed(object): the CullReport of an interrupted run finished in the background.
+    """
+
+    opened = Signal(object)
+    resumed = Signal(object)
+
+    def __init__(self, window: MainWindow, audit: AuditLog | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.audit = audit or AuditLog()
+        self.dialog: CullDialog | None = None
+        self.question: QMessageBox | None = None
+        self._tasks = TaskOwner("cull")
+
+    async def open(self, gateway: Gateway, profile: Profile) -> CullDialog | None:
+        """The preview of a cull of the connected project, planned from the users loaded now."""
+        users = self.window.users
+        if users.loading or not users.table_loaded:
+            messages.warning(
+                "The users are still loading: the cull plans from all of them, "
+                "so open it once they are loaded."
+            )
+            return None
+        rules = await cull.prepare_rules(
+            gateway,
+            project_id=gateway.connection.project_id,
+            tenant_id=profile.anonymous_tenant_id,
+            tenant_name=profile.anonymous_tenant_name,
+            grace_days=profile.grace_days,
+        )
+        if isinstance(rules, Refusal):
+            messages.error(rules.summary())
+            return None
+        dialog = CullDialog(
+            gateway,
+            users.table,
+            rules,
+            profile=profile.name,
+            project_id=gateway.connection.project_id,
+            audit=self.audit,
+            parent=self.window,
+        )
+        dialog.users_removed.connect(lambda ids: self._acted_on(ids, dialog.rules.stage))
+        dialog.finished.connect(lambda _result: self._forget(dialog))
+        self.dialog = dialog
+        dialog.open()
+        self.opened.emit(dialog)
+        return dialog
+
+    def _forget(self, dialog: CullDialog) -> None:
+        if self.dialog is dialog:
+            self.dialog = None
+
+    def _acted_on(self, user_ids: Sequence[str], stage: Stage) -> None:
+        """The users views follow a batch at once: deleted users go, disabled ones change."""
+        self.window.users.users_changed_here(user_ids, disabled=stage is Stage.DISABLE)
+
+    async def offer_resume(self, gateway: Gateway, profile: Profile) -> None:
+        """After connecting: an interrupted cull of this project is offered to be finished."""
+        project_id = gateway.connection.project_id
+        found = await in_thread(lambda: list(journal.unfinished(project_id)))
+        for problem in (item for item in found if isinstance(item, journal.JournalError)):
+            messages.warning(str(problem))
+        states = [item for item in found if isinstance(item, journal.JournalState)]
+        if not states:
+            return
+        state = states[0]
+        done = len(state.handled())
+        box = named(QMessageBox(self.window), "resumeCullQuestion", "Resume an interrupted cull")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Interrupted cull")
+        box.setText(
+            f"A cull of “{state.profile}” (project {project_id}) was interrupted: {done:,} of "
+            f"{state.plan.count:,} users dealt with, started {state.started_at}."
+        )
+        box.setInformativeText(
+            "Resume it now? Every remaining user is checked again right before anything is done to "
+            "it; the batch that was under way is settled by looking at its users."
+        )
+        resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+
+        def answered(_result: int) -> None:
+            if box.clickedButton() is resume:
+                self.resume(gateway, profile, state)
+
+        box.finished.connect(answered)
+        self.question = box
+        box.open()
+
+    def resume(self, gateway: Gateway, profile: Profile, state: journal.JournalState) -> None:
+        """Finish `state`'s run in the background; progress and the report in the status bar."""
+        self._tasks.start(self._resume(gateway, profile, state), key="resume")
+
+    async def _resume(
+        self, gateway: Gateway, profile: Profile, state: journal.JournalState
+    ) -> cull.CullReport:
+        plan = state.plan
+        report = await cull.run_plan(
+            gateway,
+            plan,
+            cull.rules_of(plan),
+            journal=journal.Journal(state.path),
+            audit=self.audit,
+            profile=profile.name,
+            progress=lambda _done, _total, text: messages.info(f"Resuming the cull: {text}"),
+            resume=state,
+            on_done=lambda ids: self._acted_on(ids, plan.stage),
+        )
+        (messages.info if report.ok else messages.warning)(f"The interrupted cull ended: {report.summary()}")
+        self.resumed.emit(report)
+        return report
+
+    async def aclose(self) -> None:
+        """Stop what runs (after its batch) and wait: the window is closing or the project changes."""
+        if self.dialog is not None:
+            await self.dialog.aclose()
+        await self._tasks.aclose()
