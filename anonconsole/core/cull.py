@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -811,7 +811,31 @@ def _object_item(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
-_CANDIDATE_KEYS = ("userId", "loginId", "createdTime", "lastSignIn", "lastActive", "ageSeconds", "status")
+# (attribute, JSON key, `_Reader` method) of the records a plan holds, in constructor order.
+_CANDIDATE_FIELDS = (
+    ("user_id", "userId", "text"),
+    ("login_id", "loginId", "text"),
+    ("created_time", "createdTime", "integer"),
+    ("last_sign_in", "lastSignIn", "optional_int"),
+    ("last_active", "lastActive", "integer"),
+    ("age_seconds", "ageSeconds", "integer"),
+    ("status", "status", "text"),
+)
+_BUCKET_FIELDS = (
+    ("label", "label", "text"),
+    ("from_seconds", "fromSeconds", "integer"),
+    ("to_seconds", "toSeconds", "optional_int"),
+    ("users", "users", "integer"),
+    ("candidates", "candidates", "integer"),
+)
+_CANDIDATE_KEYS = tuple(key for _, key, _ in _CANDIDATE_FIELDS)
+R = TypeVar("R")
+
+
+def _record(cls: Callable[..., R], value: Any, where: str, fields: Sequence[tuple[str, str, str]]) -> R:
+    """A record from its JSON object, every field read and checked (`_Reader`)."""
+    read = _Reader(_object_item(value, where), where)
+    return cls(**{name: getattr(read, kind)(key) for name, key, kind in fields})
 
 
 def _candidate(value: Any, index: int) -> Candidate:
@@ -831,26 +855,8 @@ def _candidate(value: Any, index: int) -> Candidate:
             and (last_sign_in is None or type(last_sign_in) is int)
         ):
             return Candidate(user_id, login_id, created, last_sign_in, last_active, age, status)
-    where = f"candidates[{index}]"
-    read = _Reader(_object_item(value, where), where)
-    return Candidate(
-        user_id=read.text("userId"),
-        login_id=read.text("loginId"),
-        created_time=read.integer("createdTime"),
-        last_sign_in=read.optional_int("lastSignIn"),
-        last_active=read.integer("lastActive"),
-        age_seconds=read.integer("ageSeconds"),
-        status=read.text("status"),
-    )
+    return _record(Candidate, value, f"candidates[{index}]", _CANDIDATE_FIELDS)
 
 
 def _bucket(value: Any, index: int) -> AgeBucket:
-    where = f"buckets[{index}]"
-    read = _Reader(_object_item(value, where), where)
-    return AgeBucket(
-        label=read.text("label"),
-        from_seconds=read.integer("fromSeconds"),
-        to_seconds=read.optional_int("toSeconds"),
-        users=read.integer("users"),
-        candidates=read.integer("candidates"),
-    )
+    return _record(AgeBucket, value, f"buckets[{index}]", _BUCKET_FIELDS)

@@ -157,26 +157,23 @@ class CullReport:
         }
 
 
+@dataclass
 class _Run:
     """One run of a plan: batches in order, each journaled, re-checked, acted on and reported."""
 
-    def __init__(
-        self,
-        gateway: Gateway,
-        plan: CullPlan,
-        rules: CullRules,
-        journal: Journal,
-        audit: AuditLog,
-        profile: str,
-        progress: Progress,
-        on_done: Callable[[Sequence[str]], None] | None,
-        now: Callable[[], float],
-    ) -> None:
-        self.gateway, self.plan, self.rules = gateway, plan, rules
-        self.journal, self.audit, self.profile = journal, audit, profile
-        self.progress, self.on_done, self.now = progress, on_done, now
-        self.report = CullReport(plan.plan_hash, rules.stage, journal.path, plan.count)
-        self.started = now()
+    gateway: Gateway
+    plan: CullPlan
+    rules: CullRules
+    journal: Journal
+    audit: AuditLog
+    profile: str
+    progress: Progress
+    on_done: Callable[[Sequence[str]], None] | None
+    now: Callable[[], float]
+
+    def __post_init__(self) -> None:
+        self.report = CullReport(self.plan.plan_hash, self.rules.stage, self.journal.path, self.plan.count)
+        self.started = self.now()
 
     async def log(self, entry: AuditEntry) -> None:
         await asyncio.to_thread(self.audit.append, entry)

@@ -77,7 +77,7 @@ from anonconsole.runtime.tasks import TaskOwner, in_thread
 from anonconsole.settings.files import write_atomically
 from anonconsole.views import style
 from anonconsole.views.users_table_view import UsersTableView
-from anonconsole.views.widgets import named
+from anonconsole.views.widgets import named, tab_chain
 
 if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
@@ -612,8 +612,7 @@ class CullDialog(QDialog):
             self.close_button,
             self.approve_button,
         ]
-        for first, second in zip(chain, chain[1:], strict=False):
-            self.setTabOrder(first, second)
+        tab_chain(chain)
         self.candidates.setFocus()
 
     # ---- the plan -------------------------------------------------------------------------------

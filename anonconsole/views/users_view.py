@@ -50,7 +50,7 @@ from anonconsole.runtime.tasks import TaskOwner
 from anonconsole.views import style
 from anonconsole.views.user_details import UserDetails
 from anonconsole.views.users_table_view import UsersTableView
-from anonconsole.views.widgets import camel
+from anonconsole.views.widgets import camel, tab_chain
 
 if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
@@ -362,8 +362,7 @@ class UsersView(QWidget):
             self._message_button,
             *self.details.focus_chain(),
         ]
-        for first, second in zip(chain, chain[1:], strict=False):
-            QWidget.setTabOrder(first, second)
+        tab_chain(chain)
 
     # ---- sorting --------------------------------------------------------------------------------
     @asyncSlot(int)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 from PySide6.QtCore import QObject
@@ -22,3 +23,9 @@ def camel(*parts: str) -> str:
     """An object name from snake_case parts, in the console's one convention: camelCase."""
     words = [word for part in parts for word in part.split("_") if word]
     return words[0] + "".join(word[:1].upper() + word[1:] for word in words[1:])
+
+
+def tab_chain(widgets: Sequence[QWidget]) -> None:
+    """Tab moves through `widgets` in this order (the order a person reads them in)."""
+    for first, second in zip(widgets, widgets[1:], strict=False):
+        QWidget.setTabOrder(first, second)
