@@ -58,17 +58,22 @@ def style_sheet(scheme: str, text: str | None = None) -> str:
     return _TOKEN.sub(color, _COMMENT.sub("", _source() if text is None else text))
 
 
-def apply(widget: QWidget) -> None:
-    """Give `widget` (and its children) the sheet, in the colours of its palette."""
+def apply(widget: QWidget, scheme: str | None = None) -> None:
+    """Give `widget` (and its children) the sheet, in the colours of `scheme` (default: its palette's)."""
     widget.setProperty(_STYLED, True)
-    widget.setStyleSheet(style_sheet(scheme_of(widget.palette())))
+    widget.setStyleSheet(style_sheet(scheme or scheme_of(widget.palette())))
 
 
 def reapply_all(app: QApplication) -> None:
-    """After the palette changed (light <-> dark): every styled widget again, in the new colours."""
+    """After the palette changed (light <-> dark): every styled widget again, in the new colours.
+
+    The scheme is the application's: a widget hears of the new palette only from a posted event,
+    so its own palette still has the old colours here.
+    """
+    scheme = scheme_of(app.palette())
     for widget in app.allWidgets():
         if widget.property(_STYLED):
-            apply(widget)
+            apply(widget, scheme)
 
 
 def badge_colors(widget: QWidget) -> tuple[QColor, QColor]:

@@ -28,7 +28,6 @@ from anonconsole.operations import cull
 from anonconsole.operations.audit_log import AuditLog
 from anonconsole.operations.shape import Refusal
 from anonconsole.operations.users_snapshot import load_users
-from anonconsole.views import style
 from anonconsole.views.cull_dialog import CANDIDATE_COLUMNS, CullDialog
 
 PROJECT = "P2CullDialogTest000000000000"  # 28 characters, not the console's own sandbox
@@ -82,10 +81,6 @@ def screenshot(app: QApplication, dialog: CullDialog, name: str) -> None:
         for scheme in ("light", "dark"):
             apply_color_scheme(app, scheme)
             QCoreApplication.sendPostedEvents()  # the palette change reaches the widgets as an event
-            # Once more: after a live switch the first `reapply_all` leaves labels with a state
-            # (cullReportSummary[state="ok"]) in the old palette's colour; a console started in the
-            # scheme does not have that problem, and that is what the screenshots show.
-            style.reapply_all(app)
             dialog.grab().save(str(Path(SHOTS) / f"cull-dialog-{name}-{scheme}.png"))
     finally:
         apply_color_scheme(app, "light")

@@ -53,3 +53,20 @@ def test_a_state_change_restyles_the_widget(qtbot: QtBot, console_qapp: QApplica
     style.set_state(label, "state", "error")
     error = QColor(style.palette_colors("light")["error"])
     assert label.palette().color(label.foregroundRole()) == error != normal
+
+
+def test_a_live_switch_restyles_state_labels_at_once(qtbot: QtBot, console_qapp: QApplication) -> None:
+    """The palette reaches widgets in a posted event: the sheet must not wait for it (a label with a
+    state kept the old scheme's colour until the sheet was applied a second time)."""
+    label = QLabel("Connected")
+    label.setObjectName("testResult")
+    qtbot.addWidget(label)
+    style.apply(label)
+    style.set_state(label, "state", "ok")
+    label.show()
+    try:
+        apply_color_scheme(console_qapp, "dark")
+        assert label.styleSheet() == style.style_sheet("dark")
+    finally:
+        apply_color_scheme(console_qapp, "light")
+    assert label.styleSheet() == style.style_sheet("light")
