@@ -7,8 +7,9 @@ import secrets
 from typing import Any
 
 
-def anonymous_tenant(sandbox: Any, *, custom: bool = True, weeks: int = 52) -> str:
-    """A fresh tenant set up like the KB article's (or without custom session management)."""
+def anonymous_tenant(sandbox: Any, *, custom: bool = True, weeks: int = 52, days: int | None = None) -> str:
+    """A fresh tenant set up like the KB article's (or without custom session management); its
+    refresh tokens live `weeks`, or `days` when given."""
     client = sandbox.client()
     tenant_id = client.mgmt.tenant.create(f"Anonymous Users {secrets.token_hex(4)}")["id"]
     if custom:
@@ -16,8 +17,8 @@ def anonymous_tenant(sandbox: Any, *, custom: bool = True, weeks: int = 52) -> s
             tenant_id,
             [],
             session_settings_enabled=True,
-            refresh_token_expiration=weeks,
-            refresh_token_expiration_unit="weeks",
+            refresh_token_expiration=weeks if days is None else days,
+            refresh_token_expiration_unit="weeks" if days is None else "days",
             session_token_expiration=10,
             session_token_expiration_unit="minutes",
         )

@@ -14,6 +14,7 @@ from typing import Any
 import keyring
 import keyring.backends.fail
 import pytest
+from tenants import anonymous_tenant
 
 from anonconsole import cli
 from anonconsole.settings import paths
@@ -41,17 +42,8 @@ def test_doctor_passes_with_the_key_from_the_environment(
     sandbox: Any, no_keyring_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = sandbox.client()
-    name = f"Anonymous {secrets.token_hex(4)}"
-    tenant_id = client.mgmt.tenant.create(name)["id"]
-    client.mgmt.tenant.update_settings(
-        tenant_id,
-        [],
-        session_settings_enabled=True,
-        refresh_token_expiration=30,
-        refresh_token_expiration_unit="days",
-        session_token_expiration=10,
-        session_token_expiration_unit="minutes",
-    )
+    tenant_id = anonymous_tenant(sandbox, days=30)
+    name = client.mgmt.tenant.load(tenant_id)["name"]
     save_profile(
         Profile(name="CI", project_id=sandbox.project_id, base_url=sandbox.url, anonymous_tenant_name=name)
     )
