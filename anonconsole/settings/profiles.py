@@ -6,6 +6,10 @@ and keeps both in step: storing a profile stores its key first, renaming moves t
 profile removes its key. Those methods block on the keyring, so the GUI runs them with
 `asyncio.to_thread`.
 
+A profile also holds how its project's anonymous users are culled (grace, keep-rules, one or two
+stages) and whether the conversion wizard may attest an address; the GUI and `anonconsole cull` both
+take them as their defaults.
+
 The headless CLI may take the key from the `DESCOPE_MANAGEMENT_KEY` environment variable instead
 (`resolve_key(profile, allow_env=True)`), and says so; the GUI never does.
 """
@@ -26,13 +30,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from anonconsole.core.classify import ANONYMOUS_TENANT_NAME
+from anonconsole.core.cull import KeepRule, Stage
 from anonconsole.settings import key_store, paths
 from anonconsole.settings.files import write_atomically
 from anonconsole.settings.sandbox_protocol import DEFAULT_PROJECT_ID
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE_NAME = "profiles.json"
 SANDBOX_PROFILE = "Sandbox (demo)"
 DEFAULT_BASE_URL = "https://api.descope.com"
@@ -42,6 +47,9 @@ LOCAL_SANDBOX_URL = "http://127.0.0.1:8788"
 ENV_KEY = "DESCOPE_MANAGEMENT_KEY"
 MAX_NAME_LENGTH = 80
 MAX_GRACE_DAYS = 3650
+MAX_DISABLED_FOR_DAYS = 3650
+# Long enough for a real owner of a disabled account to notice and ask for it back.
+DEFAULT_DISABLED_FOR_DAYS = 30
 
 _PROJECT_ID_CHARS = re.compile(r"[A-Za-z0-9]+")
 _DEFAULT_PROJECT_ID_LENGTH = 28  # "P" + 27
@@ -61,6 +69,13 @@ class Profile:
         anonymous_tenant_id: the anonymous tenant's ID, or empty to look it up by name.
         anonymous_tenant_name: the name to look the tenant up by when there is no ID.
         grace_days: extra days past the lifetime before an anonymous user is a cull candidate.
+        keep_rules: keep-rule texts (`core.cull.KeepRule.parse`): users an app marks as owning data
+            worth keeping are never culled.
+        two_stage_cull: cull by disabling first (reversible) and deleting, in a later run, the users
+            the console disabled at least `disabled_for_days` ago; else delete at once.
+        disabled_for_days: how long a user stays disabled before the second stage deletes it.
+        allow_attestation: whether the conversion wizard may convert a user on an address the
+            operator attests to (no verification code); False forbids it for this project.
         is_sandbox: the built-in sandbox profile (started locally, key generated, not deletable).
     """
 
@@ -70,11 +85,34 @@ class Profile:
     anonymous_tenant_id: str = ""
     anonymous_tenant_name: str = ANONYMOUS_TENANT_NAME
     grace_days: int = 0
+    keep_rules: tuple[str, ...] = ()
+    two_stage_cull: bool = False
+    disabled_for_days: int = DEFAULT_DISABLED_FOR_DAYS
+    allow_attestation: bool = True
     is_sandbox: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keep_rules", tuple(self.keep_rules))  # a list from JSON, say
 
     def to_json(self) -> dict[str, Any]:
         """The profile as stored in the file."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["keep_rules"] = list(self.keep_rules)
+        return data
+
+    def parsed_keep_rules(self) -> tuple[KeepRule, ...]:
+        """The keep-rules as the cull reads them; ValueError for one that is not a rule (a stored
+        profile's are checked when the file is read)."""
+        return tuple(KeepRule.parse(text) for text in self.keep_rules)
+
+    @property
+    def cull_stages(self) -> tuple[Stage, ...]:
+        """The stages one cull run goes through, in order: delete; or, in two stages, delete the
+        users disabled long enough ago first, then disable the new candidates (so a user disabled
+        in a run is never deleted by the same run, whatever `disabled_for_days` is)."""
+        if self.two_stage_cull:
+            return (Stage.DELETE_DISABLED, Stage.DISABLE)
+        return (Stage.DELETE,)
 
     @classmethod
     def from_json(cls, data: object) -> Profile:
@@ -103,20 +141,36 @@ _FIELD_TYPES: dict[str, type] = {
     "anonymous_tenant_id": str,
     "anonymous_tenant_name": str,
     "grace_days": int,
+    "keep_rules": list,
+    "two_stage_cull": bool,
+    "disabled_for_days": int,
+    "allow_attestation": bool,
     "is_sandbox": bool,
 }
-_TYPE_WORDS = {str: "not text", int: "not a whole number", bool: "not true or false"}
+_TYPE_WORDS = {
+    str: "not text",
+    int: "not a whole number",
+    bool: "not true or false",
+    list: "not a list of keep-rules",
+}
+_DAY_BOUNDS = {"grace_days": MAX_GRACE_DAYS, "disabled_for_days": MAX_DISABLED_FOR_DAYS}
 
 
 def _field_problem(name: str, value: object) -> str | None:
     """Why a stored field's value cannot be used (None when it can). `True` is no number here."""
     wanted = _FIELD_TYPES[name]
-    if type(value) is not wanted:  # exact: bool is an int subclass, and neither is a float
-        return _TYPE_WORDS[wanted]
+    if type(value) is not wanted and not (wanted is list and type(value) is tuple):
+        return _TYPE_WORDS[wanted]  # exact: bool is an int subclass, and neither is a float
     if isinstance(value, str) and name == "name" and not value.strip():
         return "blank"
-    if isinstance(value, int) and name == "grace_days" and not 0 <= value <= MAX_GRACE_DAYS:
-        return f"not between 0 and {MAX_GRACE_DAYS}"
+    highest = _DAY_BOUNDS.get(name)
+    if isinstance(value, int) and highest is not None and not 0 <= value <= highest:
+        return f"not between 0 and {highest}"
+    if isinstance(value, list | tuple):
+        if not all(isinstance(item, str) for item in value):
+            return "not a list of keep-rule texts"
+        problem = check_keep_rules(value)
+        return f"which holds a rule that is not one ({problem.rstrip('.')})" if problem else None
     return None
 
 
@@ -157,7 +211,7 @@ class ValidationError(ConfigError):
 
     Attributes:
         problems: field name (`name`, `project_id`, `base_url`, `key`, `anonymous_tenant`,
-            `grace_days`) → the sentence to show next to it.
+            `grace_days`, `keep_rules`, `disabled_for_days`) → the sentence to show next to it.
     """
 
     def __init__(self, problems: dict[str, str]) -> None:
@@ -261,6 +315,49 @@ def check_grace_days(days: int) -> str | None:
     return None
 
 
+def check_disabled_for_days(days: int) -> str | None:
+    """How long the first stage's users stay disabled: whole days between 0 and ten years."""
+    if not 0 <= days <= MAX_DISABLED_FOR_DAYS:
+        return f"Users stay disabled between 0 and {MAX_DISABLED_FOR_DAYS} days before they are deleted."
+    return None
+
+
+def check_keep_rule(text: str) -> str | None:
+    """One keep-rule's text, as `core.cull.KeepRule.parse` reads it; its sentence when it is not one."""
+    try:
+        KeepRule.parse(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def check_keep_rules(texts: Iterable[str]) -> str | None:
+    """The first keep-rule that is not one, and why; None when all are rules."""
+    for text in texts:
+        problem = check_keep_rule(text)
+        if problem:
+            return problem
+    return None
+
+
+def normalized_keep_rules(texts: Iterable[str]) -> tuple[str, ...]:
+    """Each rule in the one spelling `KeepRule.text` gives it, blanks and repeats gone (a rule that
+    does not parse is only stripped, for the check to name it)."""
+    found: dict[str, None] = {}
+    for text in texts:
+        if text.strip():
+            found.setdefault(_spelled(text))
+    return tuple(found)
+
+
+def _spelled(text: str) -> str:
+    """A rule's text as `KeepRule.text` spells it; stripped only when it is not a rule."""
+    try:
+        return KeepRule.parse(text).text
+    except ValueError:
+        return text.strip()
+
+
 def check_anonymous_tenant(tenant_id: str, tenant_name: str) -> str | None:
     """The anonymous tenant must be named somehow: its ID, or the name to look it up by."""
     if not tenant_id.strip() and not tenant_name.strip():
@@ -277,6 +374,7 @@ def normalized(profile: Profile) -> Profile:
         base_url=profile.base_url.strip().rstrip("/"),
         anonymous_tenant_id=profile.anonymous_tenant_id.strip(),
         anonymous_tenant_name=profile.anonymous_tenant_name.strip(),
+        keep_rules=normalized_keep_rules(profile.keep_rules),
     )
 
 
@@ -358,6 +456,8 @@ def problems_of(
         profile.anonymous_tenant_id, profile.anonymous_tenant_name
     )
     checks["grace_days"] = check_grace_days(profile.grace_days)
+    checks["keep_rules"] = check_keep_rules(profile.keep_rules)
+    checks["disabled_for_days"] = check_disabled_for_days(profile.disabled_for_days)
     return {name: sentence for name, sentence in checks.items() if sentence}
 
 
@@ -379,8 +479,25 @@ def _from_unversioned(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 1}
 
 
+def _with_cull_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 → 2: each profile gains the cull's keep-rules and stages and the conversion's
+    attestation switch, at the values that behave as version 1 did (no keep-rules, delete at once,
+    attested conversions allowed). Anything that is not a profile is left for `_apply` to refuse."""
+    listed = data.get("profiles")
+    if isinstance(listed, list):
+        defaults = {
+            "keep_rules": [],
+            "two_stage_cull": False,
+            "disabled_for_days": DEFAULT_DISABLED_FOR_DAYS,
+            "allow_attestation": True,
+        }
+        listed = [{**defaults, **item} if isinstance(item, dict) else item for item in listed]
+        data = {**data, "profiles": listed}
+    return {**data, "schema_version": 2}
+
+
 # MIGRATIONS[n] turns a version-n document into version n + 1 (napari's settings migrators).
-MIGRATIONS: dict[int, Migration] = {0: _from_unversioned}
+MIGRATIONS: dict[int, Migration] = {0: _from_unversioned, 1: _with_cull_settings}
 
 
 class NewerFile(ProfileFileError):
@@ -703,7 +820,7 @@ class ProfileStore:
             raise ConfigError(
                 f"The built-in profile “{SANDBOX_PROFILE}” cannot be duplicated: only it can reach the "
                 "console's sandbox, whose port changes at every start. Change its anonymous tenant "
-                "and grace period in place."
+                "and cull settings in place."
             )
         copy = dataclasses.replace(
             source, name=new_name or self.unique_name(f"{name} (copy)"), is_sandbox=False

@@ -13,6 +13,7 @@ import keyring.backends.fail
 import pytest
 from memory_keyring import MemoryKeyring, installed
 
+from anonconsole.core.cull import KeepRule, Stage
 from anonconsole.settings import key_store, paths, profiles
 from anonconsole.settings.profiles import (
     ConfigError,
@@ -303,6 +304,14 @@ CORRUPT_FILES: list[tuple[str, bytes | None, str]] = [
         "grace_days",
     ),
     ("is-sandbox-string", _profiles_file(is_sandbox="yes").encode(), "is_sandbox"),
+    ("keep-rules-string", _profiles_file(keep_rules="role:keeper").encode(), "keep_rules"),
+    ("keep-rules-of-numbers", _profiles_file(keep_rules=[5]).encode(), "keep_rules"),
+    ("keep-rules-not-a-rule", _profiles_file(keep_rules=["keeper"]).encode(), 'looks like "attribute:NAME"'),
+    ("keep-rules-role-value", _profiles_file(keep_rules=["role:a=b"]).encode(), "takes no value"),
+    ("two-stage-number", _profiles_file(two_stage_cull=1).encode(), "two_stage_cull"),
+    ("disabled-days-negative", _profiles_file(disabled_for_days=-1).encode(), "disabled_for_days"),
+    ("disabled-days-string", _profiles_file(disabled_for_days="30").encode(), "disabled_for_days"),
+    ("attestation-null", _profiles_file(allow_attestation=None).encode(), "allow_attestation"),
     ("a-directory", None, "could not be read"),
 ]
 
@@ -389,6 +398,117 @@ def test_the_migrator_hook_runs_each_step_in_order(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(profiles, "MIGRATIONS", {0: step(0), 1: step(1), 2: step(2)})
     assert profiles.migrate({"schema_version": 1})["schema_version"] == 3
     assert steps == [1, 2]
+
+
+# -- the cull's and the conversion's settings -----------------------------------------------------------
+
+
+def test_a_version_1_file_gains_the_cull_settings_at_their_defaults_and_is_saved_as_version_2() -> None:
+    path = paths.config_dir() / "profiles.json"
+    old = {
+        "schema_version": 1,
+        "last_profile": "Staging",
+        "profiles": [
+            {"name": "Sandbox (demo)", "project_id": "P2AnonConsoleSandbox00000000", "grace_days": 3},
+            {"name": "Staging", "project_id": PROJECT, "grace_days": 7, "is_sandbox": False},
+        ],
+    }
+    path.write_text(json.dumps(old), encoding="utf-8")
+    store = ProfileStore.load()
+    assert store.notice == ""
+    assert store.get("Staging") == staging(grace_days=7)
+    loaded = store.get("Staging")
+    assert loaded.keep_rules == ()
+    assert not loaded.two_stage_cull
+    assert loaded.disabled_for_days == profiles.DEFAULT_DISABLED_FOR_DAYS == 30
+    assert loaded.allow_attestation
+    assert loaded.cull_stages == (Stage.DELETE,)  # what version 1 did
+    assert store.get("Sandbox (demo)").grace_days == 3
+    store.save()
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["schema_version"] == 2
+    assert document["profiles"][1] == {
+        "name": "Staging",
+        "project_id": PROJECT,
+        "base_url": profiles.DEFAULT_BASE_URL,
+        "anonymous_tenant_id": "",
+        "anonymous_tenant_name": "Anonymous Users",
+        "grace_days": 7,
+        "keep_rules": [],
+        "two_stage_cull": False,
+        "disabled_for_days": 30,
+        "allow_attestation": True,
+        "is_sandbox": False,
+    }
+
+
+def test_the_version_1_migrator_leaves_what_is_not_a_profile_for_the_load_to_refuse() -> None:
+    migrated = profiles.migrate(
+        {"schema_version": 1, "profiles": [5, {"name": "x", "keep_rules": ["role:a"]}]}
+    )
+    assert migrated["profiles"][0] == 5
+    assert migrated["profiles"][1]["keep_rules"] == ["role:a"]  # a stored value wins over the default
+    assert migrated["profiles"][1]["allow_attestation"] is True
+    assert profiles.migrate({"schema_version": 1, "profiles": "abc"})["profiles"] == "abc"
+
+
+def test_the_cull_settings_survive_a_restart(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    wanted = staging(
+        grace_days=2,
+        keep_rules=("attribute:plan=paid", "role:keeper", "attribute:hasData"),
+        two_stage_cull=True,
+        disabled_for_days=45,
+        allow_attestation=False,
+    )
+    store.put(wanted, key=KEY)
+    again = ProfileStore.load().get("Staging")
+    assert again == wanted
+    assert again.cull_stages == (Stage.DELETE_DISABLED, Stage.DISABLE)
+    assert again.parsed_keep_rules() == (
+        KeepRule("attribute", "plan", "paid"),
+        KeepRule("role", "keeper"),
+        KeepRule("attribute", "hasData"),
+    )
+    assert Profile.from_json(json.loads(json.dumps(again.to_json()))) == again
+    assert Profile.from_json(again.to_json()) == again  # a tuple as well as JSON's list
+
+
+def test_keep_rules_are_saved_in_one_spelling_without_blanks_or_repeats(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    store.put(staging(keep_rules=(" role:keeper ", "", "role: keeper", "attribute: plan=paid")), key=KEY)
+    assert ProfileStore.load().get("Staging").keep_rules == ("role:keeper", "attribute:plan=paid")
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        (("keeper",), 'A keep-rule looks like "attribute:NAME", "attribute:NAME=VALUE" or "role:NAME"'),
+        (("role:keeper", "tenant:x"), "not 'tenant:x'"),
+        (("attribute:=paid",), "names no attribute or role"),
+        (("role:keeper=yes",), 'A role keep-rule takes no value: write "role:keeper".'),
+    ],
+)
+def test_a_bad_keep_rule_is_refused_with_the_rules_own_sentence(
+    memory: MemoryKeyring, rules: tuple[str, ...], message: str
+) -> None:
+    store = ProfileStore.load()
+    with pytest.raises(ValidationError) as caught:
+        store.put(staging(keep_rules=rules), key=KEY)
+    assert set(caught.value.problems) == {"keep_rules"}
+    assert message in caught.value.problems["keep_rules"]
+    assert ProfileStore.load().names() == ["Sandbox (demo)"]  # nothing saved
+    assert stored(memory) == {}
+
+
+@pytest.mark.parametrize(("days", "ok"), [(0, True), (30, True), (3650, True), (-1, False), (3651, False)])
+def test_days_disabled_before_deletion_are_bounded_like_the_grace(days: int, ok: bool) -> None:
+    problems = profiles.problems_of(staging(disabled_for_days=days), key=KEY, key_required=True)
+    assert ("disabled_for_days" not in problems) == ok
+    if not ok:
+        assert problems["disabled_for_days"] == (
+            "Users stay disabled between 0 and 3650 days before they are deleted."
+        )
 
 
 # -- the keyring in step with the file ----------------------------------------------------------------
@@ -537,10 +657,23 @@ def test_the_sandbox_cannot_be_removed_or_renamed_but_its_tenant_settings_can_ch
     with pytest.raises(ValidationError, match="cannot be renamed"):
         store.put(dataclasses.replace(sandbox, name="Mine"), replacing="Sandbox (demo)")
     store.put(
-        dataclasses.replace(sandbox, grace_days=2, base_url="https://evil.example"), replacing=sandbox.name
+        dataclasses.replace(
+            sandbox,
+            grace_days=2,
+            base_url="https://evil.example",
+            keep_rules=("role:keeper",),
+            two_stage_cull=True,
+            allow_attestation=False,
+        ),
+        replacing=sandbox.name,
     )
     again = ProfileStore.load().get("Sandbox (demo)")
     assert (again.grace_days, again.base_url, again.is_sandbox) == (2, "", True)
+    assert (again.keep_rules, again.two_stage_cull, again.allow_attestation) == (
+        ("role:keeper",),
+        True,
+        False,
+    )
     with pytest.raises(ValidationError, match="Only the built-in"):
         store.put(staging(is_sandbox=True), key=KEY)
 
