@@ -1,6 +1,8 @@
 """The Connect dialog: manage connection profiles, test one, and ask the app to connect to it.
 
-Profiles on the left (Add / Duplicate / Remove), the selected one's form on the right. The management
+Profiles on the left (Add / Duplicate / Remove), the selected one's form on the right: the connection,
+the anonymous users (tenant, whether conversions may be attested) and how they are culled (grace,
+keep-rules, one or two stages), which both the window's cull and `anonconsole cull` start from. The management
 key field is masked and only ever travels from the field into the keyring (`ProfileStore.put`, off the
 UI thread) or into the SDK client of a connection test; it is cleared after a save, and never shown in
 a message, the title or a log.
@@ -14,13 +16,16 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QFont
+from PySide6.QtGui import QCloseEvent, QFont, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -42,7 +47,7 @@ from anonconsole.runtime.tasks import TaskOwner, in_thread
 from anonconsole.settings import key_store, profiles
 from anonconsole.settings.profiles import ConfigError, Profile, ProfileStore, ValidationError
 from anonconsole.views import style
-from anonconsole.views.widgets import named
+from anonconsole.views.widgets import named, tab_chain
 
 T = TypeVar("T")
 Check = Callable[[Connection], Awaitable[ConnectionCheck]]
@@ -51,6 +56,16 @@ SandboxCheck = Callable[[], Awaitable[ConnectionCheck]]
 TITLE = "Connections — AnonConsole"
 NEW_PROFILE_NAME = "New profile"
 CUSTOM = "custom"
+
+
+class _RuleEdit(QLineEdit):
+    """The new keep-rule's field: Enter adds the rule (`returnPressed`) instead of pressing the
+    dialog's default button, which would connect with the rule left out."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        super().keyPressEvent(event)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
 
 
 def _current_task() -> asyncio.Task[Any] | None:
@@ -69,7 +84,9 @@ class ConnectDialog(QDialog):
     Attributes:
         store: the profiles (and, through it, their keyring entries).
         profile_list, name, project_id, base_url_preset, base_url, key, show_key, tenant_id,
-        tenant_name, grace_days, result_label, test_button, save_button, connect_button: the widgets.
+        tenant_name, allow_attestation, grace_days, keep_rule_edit, add_rule_button, keep_rules_list,
+        remove_rule_button, two_stage, disabled_for_days, result_label, test_button, save_button,
+        connect_button: the widgets.
 
     Signals:
         connect_requested(object): the user chose Connect; the argument is the saved `Profile`.
@@ -96,7 +113,7 @@ class ConnectDialog(QDialog):
         named(self, "connectDialog", "Connections")
         style.apply(self)
         self.setWindowTitle(TITLE)
-        self.resize(820, 520)
+        self.resize(860, 640)
         self.store = store
         self._check = check
         self._sandbox_check = sandbox_check
@@ -121,6 +138,7 @@ class ConnectDialog(QDialog):
         right.addWidget(self.hint)
         right.addWidget(self._build_connection_group())
         right.addWidget(self._build_tenant_group())
+        right.addWidget(self._build_cull_group())
         right.addLayout(self._build_test_row())
         right.addStretch(1)
         panes.addLayout(right, stretch=1)
@@ -128,9 +146,37 @@ class ConnectDialog(QDialog):
         layout.addLayout(panes, stretch=1)
         layout.addWidget(self._build_buttons())
         self._align_labels()
+        tab_chain(
+            [
+                self.profile_list,
+                self.add_button,
+                self.duplicate_button,
+                self.remove_button,
+                self.name,
+                self.project_id,
+                self.base_url_preset,
+                self.base_url,
+                self.key,
+                self.show_key,
+                self.tenant_id,
+                self.tenant_name,
+                self.allow_attestation,
+                self.grace_days,
+                self.keep_rule_edit,
+                self.add_rule_button,
+                self.keep_rules_list,
+                self.remove_rule_button,
+                self.two_stage,
+                self.disabled_for_days,
+                self.test_button,
+                self.save_button,
+                self.connect_button,
+                self.cancel_button,
+            ]
+        )
 
     def _align_labels(self) -> None:
-        """One label column width for both groups, so their fields line up."""
+        """One label column width for all groups, so their fields line up."""
         labels = [label for label in self.findChildren(QLabel) if label.objectName().endswith("Label")]
         width = max(label.sizeHint().width() for label in labels)
         for label in labels:
@@ -194,13 +240,93 @@ class ConnectDialog(QDialog):
         self.tenant_name = self._line("anonymousTenantName", "Anonymous tenant name", "e.g. Anonymous Users")
         self._add_row(form, "Tenant &ID:", self.tenant_id, None)
         self._add_row(form, "Tenant na&me:", self.tenant_name, "anonymous_tenant")
+        self.allow_attestation = self._checkbox(
+            "&Allow attested conversions",
+            "allowAttestation",
+            "Let the conversion wizard convert a user on an address you vouch for, without a "
+            "verification code; clear it to require a verified address for every conversion here",
+        )
+        self._add_row(form, "Conversions:", self.allow_attestation, None)
+        return group
+
+    def _checkbox(self, text: str, name: str, tip: str) -> QCheckBox:
+        box = named(QCheckBox(text), name, text.replace("&", ""))
+        box.setToolTip(tip)
+        box.toggled.connect(self._on_edited)
+        return box
+
+    def _build_cull_group(self) -> QGroupBox:
+        """What `anonconsole cull` and the window's cull start from for this project."""
+        group, form = self._group("Culling", "cullGroup")
         self.grace_days = named(QSpinBox(), "graceDays", "Grace period in days")
         self.grace_days.setRange(0, profiles.MAX_GRACE_DAYS)
         self.grace_days.setSuffix(" days")
         self.grace_days.setToolTip("Extra days past an anonymous user's lifetime before it may be culled")
         self.grace_days.valueChanged.connect(self._on_edited)
         self._add_row(form, "&Grace period:", self.grace_days, "grace_days")
+        self._add_row(form, "K&eep-rules:", self._build_keep_rules(), "keep_rules", buddy=self.keep_rule_edit)
+        self._add_row(form, "Stages:", self._build_stages_row(), "disabled_for_days", buddy=self.two_stage)
         return group
+
+    def _build_keep_rules(self) -> QWidget:
+        """A field for a new rule (checked as it is added) above the profile's rules."""
+        cell = named(QWidget(), "keepRulesRow", "Keep-rules")
+        grid = QGridLayout(cell)
+        grid.setContentsMargins(0, 0, 0, 0)
+        self.keep_rule_edit = named(_RuleEdit(), "keepRuleEdit", "New keep-rule")
+        self.keep_rule_edit.setPlaceholderText("attribute:NAME, attribute:NAME=VALUE or role:NAME")
+        self.keep_rule_edit.setToolTip(
+            "Users an app marks as owning data worth keeping are never culled: a custom attribute "
+            "that is set (attribute:hasData), that has a value (attribute:plan=paid), or a role "
+            "(role:keeper). Enter adds the rule."
+        )
+        self.keep_rule_edit.textEdited.connect(self._on_rule_typed)
+        self.keep_rule_edit.returnPressed.connect(self.add_keep_rule)
+        self.add_rule_button = self._button("Add", "addKeepRule", "Add the keep-rule", self.add_keep_rule)
+        self.keep_rules_list = named(QListWidget(), "keepRulesList", "Keep-rules")
+        self.keep_rules_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.keep_rules_list.setToolTip(
+            "Users any of these rules match are kept; Delete removes the selected ones"
+        )
+        self.keep_rules_list.setMaximumHeight((self.fontMetrics().height() + 6) * 4)  # about four rules
+        self.keep_rules_list.itemSelectionChanged.connect(self._update_rule_buttons)
+        delete = QShortcut(QKeySequence.StandardKey.Delete, self.keep_rules_list)
+        delete.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete.activated.connect(self.remove_keep_rules)
+        self.remove_rule_button = self._button(
+            "Remove", "removeKeepRule", "Remove the selected keep-rules", self.remove_keep_rules
+        )
+        grid.addWidget(self.keep_rule_edit, 0, 0)
+        grid.addWidget(self.add_rule_button, 0, 1)
+        grid.addWidget(self.keep_rules_list, 1, 0)
+        grid.addWidget(self.remove_rule_button, 1, 1, alignment=Qt.AlignmentFlag.AlignTop)
+        self._update_rule_buttons()
+        return cell
+
+    def _build_stages_row(self) -> QWidget:
+        row = named(QWidget(), "cullStagesRow", "Cull stages")
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.two_stage = self._checkbox(
+            "&Disable first, delete after",
+            "twoStageCull",
+            "Cull in two stages: disable the candidates first (reversible: they can be enabled again), "
+            "and delete them in a later run once they have been disabled this long and are still "
+            "eligible. Unchecked: delete at once.",
+        )
+        self.two_stage.toggled.connect(self._update_stage_fields)
+        self.disabled_for_days = named(QSpinBox(), "disabledForDays", "Days disabled before deletion")
+        self.disabled_for_days.setRange(0, profiles.MAX_DISABLED_FOR_DAYS)
+        self.disabled_for_days.setSuffix(" days")
+        self.disabled_for_days.setToolTip(
+            "How long a user the console disabled stays disabled before a later run deletes it"
+        )
+        self.disabled_for_days.valueChanged.connect(self._on_edited)
+        layout.addWidget(self.two_stage)
+        layout.addWidget(self.disabled_for_days)
+        layout.addStretch(1)
+        self._update_stage_fields()
+        return row
 
     def _build_test_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -284,6 +410,7 @@ class ConnectDialog(QDialog):
             box.addButton("&Connect", QDialogButtonBox.ButtonRole.AcceptRole), "connectProfile", "Connect"
         )
         cancel = named(box.addButton(QDialogButtonBox.StandardButton.Cancel), "cancelDialog", "Cancel")
+        self.cancel_button = cancel
         for button in (self.save_button, cancel):
             button.setAutoDefault(False)
         self.connect_button.setDefault(True)
@@ -349,7 +476,15 @@ class ConnectDialog(QDialog):
         self.show_key.setChecked(False)
         self.tenant_id.setText(profile.anonymous_tenant_id)
         self.tenant_name.setText(profile.anonymous_tenant_name)
+        self.allow_attestation.setChecked(profile.allow_attestation)
         self.grace_days.setValue(profile.grace_days)
+        self.keep_rule_edit.clear()
+        self.keep_rules_list.clear()
+        self.keep_rules_list.addItems(list(profile.keep_rules))
+        self.two_stage.setChecked(profile.two_stage_cull)
+        self.disabled_for_days.setValue(profile.disabled_for_days)
+        self._update_stage_fields()
+        self._update_rule_buttons()
         self._update_presets()
         self._select_preset(profiles.LOCAL_SANDBOX_URL if profile.is_sandbox else profile.base_url)
         self._apply_kind(profile)
@@ -373,7 +508,7 @@ class ConnectDialog(QDialog):
             self.key.setPlaceholderText("generated for you and kept in the system keyring")
             self.hint.setText(
                 "The built-in sandbox runs on this computer with demo data. Connect starts it; "
-                "only the anonymous tenant and the grace period can be changed."
+                "only the anonymous users' and the cull's settings can be changed."
             )
         else:
             self.base_url.setPlaceholderText("https://auth.example.com")
@@ -407,7 +542,18 @@ class ConnectDialog(QDialog):
             anonymous_tenant_id=self.tenant_id.text(),
             anonymous_tenant_name=self.tenant_name.text(),
             grace_days=self.grace_days.value(),
+            keep_rules=self.keep_rules(),
+            two_stage_cull=self.two_stage.isChecked(),
+            disabled_for_days=self.disabled_for_days.value(),
+            allow_attestation=self.allow_attestation.isChecked(),
         )
+
+    def keep_rules(self) -> tuple[str, ...]:
+        """The listed keep-rules and, when the field holds one not yet added, that one too: a rule
+        typed and then saved is saved (or refused with its message), never silently dropped."""
+        listed = [self.keep_rules_list.item(row).text() for row in range(self.keep_rules_list.count())]
+        pending = self.keep_rule_edit.text()
+        return (*listed, pending) if pending.strip() else tuple(listed)
 
     def is_dirty(self) -> bool:
         """Whether the form differs from what is saved (a typed key counts)."""
@@ -452,6 +598,57 @@ class ConnectDialog(QDialog):
                 self._show_problems(invalid.problems)
             else:
                 self._show_problems({})
+
+    # -- keep-rules and stages ---------------------------------------------------------------------
+
+    def add_keep_rule(self) -> bool:
+        """Add the typed rule to the list, in its one spelling; a rule that is not one stays in the
+        field with the reason under it. Returns whether the list now holds it."""
+        text = self.keep_rule_edit.text()
+        if not text.strip():
+            return False
+        problem = profiles.check_keep_rule(text)
+        if problem:
+            self._show_problem("keep_rules", problem)
+            self.keep_rule_edit.setFocus()
+            return False
+        (spelled,) = profiles.normalized_keep_rules([text])
+        found = self.keep_rules_list.findItems(spelled, Qt.MatchFlag.MatchExactly)
+        if found:
+            self.keep_rules_list.setCurrentItem(found[0])  # already there: shown, not repeated
+        else:
+            self.keep_rules_list.addItem(spelled)
+        self.keep_rule_edit.clear()
+        self._show_problem("keep_rules", None)
+        self._on_edited()
+        return True
+
+    def remove_keep_rules(self) -> None:
+        """Remove the selected keep-rules."""
+        for item in self.keep_rules_list.selectedItems():
+            self.keep_rules_list.takeItem(self.keep_rules_list.row(item))
+        self._update_rule_buttons()
+        self._on_edited()
+
+    def _on_rule_typed(self, _text: str) -> None:
+        """A message about the rule being typed is stale once it changes (until Save shows all)."""
+        if self._show_errors:
+            self._on_edited()
+        else:
+            self._show_problem("keep_rules", None)
+
+    def _update_rule_buttons(self) -> None:
+        self.remove_rule_button.setEnabled(bool(self.keep_rules_list.selectedItems()))
+
+    def _update_stage_fields(self, *_args: object) -> None:
+        """The days matter only with two stages."""
+        self.disabled_for_days.setEnabled(self.two_stage.isChecked())
+
+    def _show_problem(self, field: str, text: str | None) -> None:
+        """One field's inline message (None hides it)."""
+        label = self.errors[field]
+        label.setText(text or "")
+        label.setVisible(bool(text))
 
     def _on_show_key(self, shown: bool) -> None:
         self.key.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)

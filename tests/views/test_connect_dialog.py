@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from memory_keyring import MemoryKeyring, installed
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QComboBox,
@@ -456,6 +457,7 @@ def test_the_sandbox_profile_is_fixed_and_connects_without_a_key(
     for widget in (dialog.name, dialog.project_id, dialog.base_url, dialog.key, dialog.base_url_preset):
         assert not widget.isEnabled()
     assert dialog.tenant_name.isEnabled()
+    assert dialog.keep_rules_list.isEnabled()
     assert not dialog.remove_button.isEnabled()
     assert not dialog.test_button.isEnabled()
     assert "Connect starts it" in dialog.hint.text()
@@ -479,6 +481,163 @@ def test_the_sandbox_profile_is_tested_through_the_apps_hook(
     ok, text = arun(run_test(dialog))
     assert ok, text
     assert sandbox.project_id in text
+
+
+# -- the cull's and the conversion's settings ----------------------------------------------------------
+
+
+def add_rule(dialog: ConnectDialog, qtbot: QtBot, text: str) -> None:
+    """Type a keep-rule and press Enter, as a person would."""
+    qtbot.keyClicks(dialog.keep_rule_edit, text)
+    qtbot.keyClick(dialog.keep_rule_edit, Qt.Key.Key_Return)
+
+
+def listed_rules(dialog: ConnectDialog) -> list[str]:
+    return [dialog.keep_rules_list.item(row).text() for row in range(dialog.keep_rules_list.count())]
+
+
+def test_the_cull_settings_are_saved_and_shown_again(
+    dialog: ConnectDialog, qtbot: QtBot, arun: Callable[..., Any], make_dialog: Callable[..., ConnectDialog]
+) -> None:
+    assert dialog.selected_name() == SANDBOX  # editable here too, like its grace period
+    for widget in (dialog.grace_days, dialog.keep_rule_edit, dialog.two_stage, dialog.allow_attestation):
+        assert widget.isEnabled()
+    assert dialog.allow_attestation.isChecked()
+    assert not dialog.two_stage.isChecked()
+    assert not dialog.disabled_for_days.isEnabled()  # only with two stages
+    requested: list[Profile] = []
+    dialog.connect_requested.connect(requested.append)
+    add_rule(dialog, qtbot, "attribute:hasData")
+    add_rule(dialog, qtbot, " role: keeper ")
+    add_rule(dialog, qtbot, "role:keeper")  # already there: not twice
+    assert dialog.wait_idle() is None  # Enter added the rule; it did not press Connect
+    assert requested == []
+    assert listed_rules(dialog) == ["attribute:hasData", "role:keeper"]
+    assert dialog.keep_rule_edit.text() == ""
+    qtbot.keyClicks(dialog.keep_rule_edit, "attribute:plan=paid")  # typed, not added: saved all the same
+    dialog.two_stage.click()
+    assert dialog.disabled_for_days.isEnabled()
+    dialog.disabled_for_days.setValue(45)
+    dialog.allow_attestation.click()
+    dialog.grace_days.setValue(3)
+    assert dialog.is_dirty()
+    saved = arun(dialog.save())
+    assert saved is not None
+    wanted = (("attribute:hasData", "role:keeper", "attribute:plan=paid"), True, 45, False, 3)
+    assert (
+        saved.keep_rules,
+        saved.two_stage_cull,
+        saved.disabled_for_days,
+        saved.allow_attestation,
+        saved.grace_days,
+    ) == wanted
+    assert ProfileStore.load().get(SANDBOX) == saved
+    again = make_dialog(ProfileStore.load())
+    assert listed_rules(again) == list(wanted[0])
+    assert again.keep_rule_edit.text() == ""
+    assert again.two_stage.isChecked()
+    assert again.disabled_for_days.isEnabled()
+    assert again.disabled_for_days.value() == 45
+    assert not again.allow_attestation.isChecked()
+    assert not again.is_dirty()
+
+
+def test_a_bad_keep_rule_is_refused_with_its_message(
+    dialog: ConnectDialog, qtbot: QtBot, arun: Callable[..., Any]
+) -> None:
+    message = dialog.errors["keep_rules"]
+    add_rule(dialog, qtbot, "keeper")
+    assert listed_rules(dialog) == []
+    assert dialog.keep_rule_edit.text() == "keeper"  # left to correct
+    assert message.isVisible()
+    assert message.text() == (
+        'A keep-rule looks like "attribute:NAME", "attribute:NAME=VALUE" or "role:NAME", not \'keeper\'.'
+    )
+    qtbot.keyClick(dialog.keep_rule_edit, Qt.Key.Key_Backspace)  # typing again: the message goes
+    assert not message.isVisible()
+    dialog.keep_rule_edit.clear()
+    qtbot.keyClicks(dialog.keep_rule_edit, "role:keeper=yes")
+    dialog.add_rule_button.click()
+    assert message.text() == 'A role keep-rule takes no value: write "role:keeper".'
+    assert arun(dialog.save()) is None  # the typed rule is part of what Save saves: refused
+    assert message.isVisible()
+    assert 'write "role:keeper"' in message.text()
+    assert ProfileStore.load().get(SANDBOX).keep_rules == ()
+    dialog.keep_rule_edit.clear()
+    qtbot.keyClicks(dialog.keep_rule_edit, "role:keeper")
+    assert not message.isVisible()  # after a refused Save, the check follows the typing
+    assert arun(dialog.save()) is not None
+    assert ProfileStore.load().get(SANDBOX).keep_rules == ("role:keeper",)
+
+
+def test_keep_rules_are_removed_with_the_button_or_the_delete_key(
+    dialog: ConnectDialog, qtbot: QtBot
+) -> None:
+    for rule in ("role:a", "role:b", "role:c"):
+        add_rule(dialog, qtbot, rule)
+    assert not dialog.remove_rule_button.isEnabled()  # nothing selected
+    dialog.keep_rules_list.setCurrentRow(1)
+    assert dialog.remove_rule_button.isEnabled()
+    dialog.remove_rule_button.click()
+    assert listed_rules(dialog) == ["role:a", "role:c"]
+    dialog.keep_rules_list.setCurrentRow(0)
+    dialog.keep_rules_list.setFocus()
+    qtbot.keyClick(dialog.keep_rules_list, Qt.Key.Key_Delete)
+    assert listed_rules(dialog) == ["role:c"]
+    assert dialog.is_dirty()
+
+
+def test_a_new_profile_saves_its_cull_settings_with_it(
+    memory: MemoryKeyring, dialog: ConnectDialog, qtbot: QtBot, arun: Callable[..., Any], sandbox: Any
+) -> None:
+    add_sandbox_profile(dialog, qtbot, sandbox, name="Staging")
+    assert dialog.keep_rules_list.count() == 0  # the sandbox profile's rules are not carried over
+    assert dialog.disabled_for_days.value() == profiles.DEFAULT_DISABLED_FOR_DAYS
+    add_rule(dialog, qtbot, "attribute:hasData")
+    dialog.two_stage.click()
+    saved = arun(dialog.save())
+    assert saved is not None
+    stored = ProfileStore.load().get("Staging")
+    assert (stored.keep_rules, stored.two_stage_cull, stored.allow_attestation) == (
+        ("attribute:hasData",),
+        True,
+        True,
+    )
+
+
+def test_tab_reads_the_cull_settings_in_order(dialog: ConnectDialog, qtbot: QtBot) -> None:
+    dialog.keep_rules_list.addItem("role:keeper")
+    dialog.keep_rules_list.setCurrentRow(0)  # the remove button takes focus only when enabled
+    dialog.two_stage.setChecked(True)
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow)
+    dialog.tenant_name.setFocus()
+    expected = [
+        dialog.allow_attestation,
+        dialog.grace_days,
+        dialog.keep_rule_edit,
+        dialog.add_rule_button,
+        dialog.keep_rules_list,
+        dialog.remove_rule_button,
+        dialog.two_stage,
+        dialog.disabled_for_days,
+        dialog.save_button,  # Test connection is off for the sandbox without the app's hook
+    ]
+    assert not dialog.test_button.isEnabled()
+    reached = []
+    for _ in expected:
+        qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Tab)
+        focused = dialog.focusWidget()
+        reached.append(focused.parent() if isinstance(focused.parent(), QSpinBox) else focused)
+    assert [w.objectName() for w in reached] == [w.objectName() for w in expected]
+
+
+def test_mnemonics_are_unique(dialog: ConnectDialog) -> None:
+    texts = [w.text() for w in dialog.findChildren(QLabel) if w.buddy() is not None]
+    texts += [w.text() for w in dialog.findChildren(QAbstractButton)]
+    letters = [text[text.index("&") + 1].lower() for text in texts if "&" in text.replace("&&", "")]
+    assert {"e", "d", "a"} <= set(letters)  # keep-rules, two stages, attestation
+    assert sorted(letters) == sorted(set(letters))
 
 
 # -- no keyring ---------------------------------------------------------------------------------------------
