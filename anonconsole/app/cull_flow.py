@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox
 
-from anonconsole.core.cull import Stage
+from anonconsole.core.cull import CullPlan, Stage
 from anonconsole.operations import cull, journal
 from anonconsole.operations.audit_log import AuditLog
+from anonconsole.operations.batch_run import RunReport
 from anonconsole.operations.shape import Refusal
 from anonconsole.runtime import messages
 from anonconsole.runtime.tasks import TaskOwner, in_thread
@@ -33,7 +34,7 @@ class CullFlow(QObject):
 
     Signals:
         opened(object): the CullDialog, once planned and shown.
-        resumed(object): the CullReport of an interrupted run finished in the background.
+        resumed(object): the RunReport of an interrupted run finished in the background.
     """
 
     opened = Signal(object)
@@ -123,13 +124,13 @@ class CullFlow(QObject):
         self.question = box
         box.open()
 
-    def resume(self, gateway: Gateway, profile: Profile, state: journal.JournalState) -> None:
+    def resume(self, gateway: Gateway, profile: Profile, state: journal.JournalState[CullPlan]) -> None:
         """Finish `state`'s run in the background; progress and the report in the status bar."""
         self._tasks.start(self._resume(gateway, profile, state), key="resume")
 
     async def _resume(
-        self, gateway: Gateway, profile: Profile, state: journal.JournalState
-    ) -> cull.CullReport:
+        self, gateway: Gateway, profile: Profile, state: journal.JournalState[CullPlan]
+    ) -> RunReport:
         plan = state.plan
         report = await cull.run_plan(
             gateway,

@@ -199,7 +199,7 @@ class _Command:
         return await self.execute(state.plan, cull.rules_of(state.plan), resume=state)
 
     async def execute(
-        self, plan: CullPlan, rules: CullRules, resume: journal.JournalState | None = None
+        self, plan: CullPlan, rules: CullRules, resume: journal.JournalState[CullPlan] | None = None
     ) -> int:
         run_journal = (
             journal.Journal(resume.path)

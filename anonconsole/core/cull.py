@@ -16,20 +16,26 @@ Pure Python + numpy: no Qt, no I/O.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from anonconsole.core.classify import AnonymousPolicy, Cause, Kind, classify, format_duration
+from anonconsole.core.plan_file import (
+    JsonReader,
+    PlanError,
+    content_hash,
+    json_record,
+    object_item,
+    text_item,
+)
 from anonconsole.core.records import EMPTY_MAPPING, User, UserTenant
 from anonconsole.core.user_table import Rows, UserTable
 
@@ -265,11 +271,6 @@ class WhatIf:
     buckets: tuple[AgeBucket, ...]
 
 
-class PlanError(ValueError):
-    """A plan that cannot be used (missing or mistyped field, unknown version, edited); the
-    message is a plain sentence."""
-
-
 @dataclass(frozen=True)
 class CullPlan:
     """Everything a cull acts on, as approved; `plan_hash` covers all of it.
@@ -302,9 +303,15 @@ class CullPlan:
     buckets: tuple[AgeBucket, ...]
     plan_hash: str = ""
 
+    KIND: ClassVar[str] = "cull"  # what a journal calls this kind of plan
+
     @property
     def count(self) -> int:
         return len(self.candidates)
+
+    @property
+    def user_ids(self) -> tuple[str, ...]:
+        return tuple(c.user_id for c in self.candidates)
 
     @cached_property
     def _by_id(self) -> dict[str, Candidate]:
@@ -371,16 +378,6 @@ class CullPlan:
 
 def _iso(epoch_seconds: int) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _canonical(content: Mapping[str, Any]) -> bytes:
-    """One byte string per content: sorted keys, no blanks, UTF-8 (so a hash is reproducible)."""
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8")
-
-
-def _hash(content: Mapping[str, Any]) -> str:
-    return "sha256:" + hashlib.sha256(_canonical(content)).hexdigest()
 
 
 # ---- counting over the table (vectorised) -------------------------------------------------------
@@ -608,7 +605,7 @@ def plan_cull(table: UserTable, rules: CullRules, *, now: int, profile: str, pro
         exclusions=MappingProxyType(exclusions),
         buckets=recounter._buckets(codes),
     )
-    return replace(plan, plan_hash=_hash(plan._content()))
+    return replace(plan, plan_hash=content_hash(plan._content()))
 
 
 # ---- one user, right before its batch runs -------------------------------------------------------
@@ -690,7 +687,7 @@ def judge(
 def _plan_from_json(data: Mapping[str, Any]) -> CullPlan:
     if not isinstance(data, Mapping):
         raise PlanError("A cull plan is a JSON object; this file holds something else.")
-    read = _Reader(data, "the plan")
+    read = JsonReader(data, "the plan")
     version = read.integer("version")
     if version != PLAN_VERSION:
         raise PlanError(
@@ -702,7 +699,7 @@ def _plan_from_json(data: Mapping[str, Any]) -> CullPlan:
         stage = Stage(read.text("stage"))
     except ValueError:
         raise PlanError(f"The plan's stage {data['stage']!r} is not one this console knows.") from None
-    keep_rules = tuple(_text_item(v, f"keepRules[{i}]") for i, v in enumerate(read.items("keepRules")))
+    keep_rules = tuple(text_item(v, f"keepRules[{i}]") for i, v in enumerate(read.items("keepRules")))
     for text in keep_rules:
         try:
             KeepRule.parse(text)
@@ -714,9 +711,9 @@ def _plan_from_json(data: Mapping[str, Any]) -> CullPlan:
             reason = Exclusion(key)
         except ValueError:
             raise PlanError(f"The plan names an unknown exclusion {key!r}.") from None
-        entry = _Reader(_object_item(value, f"exclusions.{key}"), f"exclusions.{key}")
+        entry = JsonReader(object_item(value, f"exclusions.{key}"), f"exclusions.{key}")
         ids = entry.items("userIds")
-        exclusions[reason] = tuple(_text_item(v, f"exclusions.{key}.userIds[{i}]") for i, v in enumerate(ids))
+        exclusions[reason] = tuple(text_item(v, f"exclusions.{key}.userIds[{i}]") for i, v in enumerate(ids))
     plan = CullPlan(
         profile=read.text("profile"),
         project_id=read.text("projectId"),
@@ -737,7 +734,7 @@ def _plan_from_json(data: Mapping[str, Any]) -> CullPlan:
     read.text("cutoffTime")
     read.integer("count")
     content = {key: value for key, value in data.items() if key != "planHash"}
-    if _hash(content) != plan.plan_hash:
+    if content_hash(content) != plan.plan_hash:
         raise PlanError("The plan was changed after it was made (its hash does not match). Make a new plan.")
     if data["count"] != plan.count:
         raise PlanError(
@@ -750,68 +747,7 @@ def _plan_from_json(data: Mapping[str, Any]) -> CullPlan:
     return plan
 
 
-class _Reader:
-    """Typed fields of one JSON object; PlanError names the field that is missing or mistyped."""
-
-    def __init__(self, data: Mapping[str, Any], where: str) -> None:
-        self.data = data
-        self.where = where
-
-    def _get(self, key: str) -> Any:
-        if key not in self.data:
-            raise PlanError(f'{_capital(self.where)} has no "{key}" field: it is not a complete cull plan.')
-        return self.data[key]
-
-    def _wrong(self, key: str, expected: str) -> PlanError:
-        found = type(self.data[key]).__name__
-        return PlanError(f'In {self.where}, "{key}" should be {expected}, not {found}.')
-
-    def integer(self, key: str) -> int:
-        value = self._get(key)
-        if type(value) is not int:  # bool is an int to Python, not to a plan
-            raise self._wrong(key, "a whole number")
-        return value
-
-    def optional_int(self, key: str) -> int | None:
-        value = self._get(key)
-        return None if value is None else self.integer(key)
-
-    def text(self, key: str) -> str:
-        value = self._get(key)
-        if not isinstance(value, str):
-            raise self._wrong(key, "text")
-        return value
-
-    def items(self, key: str) -> list[Any]:
-        value = self._get(key)
-        if not isinstance(value, list):
-            raise self._wrong(key, "a list")
-        return value
-
-    def obj(self, key: str) -> _Reader:
-        value = self._get(key)
-        if not isinstance(value, Mapping):
-            raise self._wrong(key, "an object")
-        return _Reader(value, f"{self.where}'s {key}")
-
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _text_item(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise PlanError(f"In the plan, {where} should be text, not {type(value).__name__}.")
-    return value
-
-
-def _object_item(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise PlanError(f"In the plan, {where} should be an object, not {type(value).__name__}.")
-    return value
-
-
-# (attribute, JSON key, `_Reader` method) of the records a plan holds, in constructor order.
+# (attribute, JSON key, `JsonReader` method) of the records a plan holds, in constructor order.
 _CANDIDATE_FIELDS = (
     ("user_id", "userId", "text"),
     ("login_id", "loginId", "text"),
@@ -829,18 +765,11 @@ _BUCKET_FIELDS = (
     ("candidates", "candidates", "integer"),
 )
 _CANDIDATE_KEYS = tuple(key for _, key, _ in _CANDIDATE_FIELDS)
-R = TypeVar("R")
-
-
-def _record(cls: Callable[..., R], value: Any, where: str, fields: Sequence[tuple[str, str, str]]) -> R:
-    """A record from its JSON object, every field read and checked (`_Reader`)."""
-    read = _Reader(_object_item(value, where), where)
-    return cls(**{name: getattr(read, kind)(key) for name, key, kind in fields})
 
 
 def _candidate(value: Any, index: int) -> Candidate:
     """A candidate from its JSON; a plan holds up to 100k+ of them, so a well-formed one takes a
-    quick path and only a faulty one goes through `_Reader` (for a message naming the field)."""
+    quick path and only a faulty one goes through `JsonReader` (for a message naming the field)."""
     if type(value) is dict and all(key in value for key in _CANDIDATE_KEYS):
         user_id, login_id, created, last_sign_in, last_active, age, status = map(
             value.__getitem__, _CANDIDATE_KEYS
@@ -855,8 +784,8 @@ def _candidate(value: Any, index: int) -> Candidate:
             and (last_sign_in is None or type(last_sign_in) is int)
         ):
             return Candidate(user_id, login_id, created, last_sign_in, last_active, age, status)
-    return _record(Candidate, value, f"candidates[{index}]", _CANDIDATE_FIELDS)
+    return json_record(Candidate, value, f"candidates[{index}]", _CANDIDATE_FIELDS)
 
 
 def _bucket(value: Any, index: int) -> AgeBucket:
-    return _record(AgeBucket, value, f"buckets[{index}]", _BUCKET_FIELDS)
+    return json_record(AgeBucket, value, f"buckets[{index}]", _BUCKET_FIELDS)

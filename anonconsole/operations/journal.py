@@ -6,8 +6,11 @@ resumes exactly where it stopped: batches with a result are done; a batch announ
 reconciled by looking at the users (its answer may have been lost after Descope acted). A journal
 belongs to one project and one plan: a foreign, edited or damaged journal is refused, never acted on.
 
+Two kinds of plan are journaled the same way: a cull's (`cull-*.jsonl`, `core.cull.CullPlan`) and an
+action on users a person chose (`users-*.jsonl`, `core.chosen.ChosenPlan`).
+
 Lines:
-    {"type": "plan", "projectId", "profile", "startedAt", "plan": {...}}        (first, once)
+    {"type": "plan", "kind", "projectId", "profile", "startedAt", "plan": {...}} (first, once)
     {"type": "batch", "index", "action", "userIds": [...]}                      (before the request)
     {"type": "result", "index", "done": [...], "skipped": [{"userId", "reason"}],
      "failed": [{"userId", "error"}], "time"}                                   (after it)
@@ -24,13 +27,32 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, overload
 
-from anonconsole.core.cull import CullPlan, PlanError
+from anonconsole.core.chosen import ChosenPlan
+from anonconsole.core.cull import CullPlan
+from anonconsole.core.plan_file import PlanError
 from anonconsole.runtime import messages
 from anonconsole.settings import paths
 
 DIRECTORY = "journals"
+
+
+class JournaledPlan(Protocol):
+    """What the journal needs of a plan: its kind, identity, users, and its JSON both ways."""
+
+    KIND: ClassVar[str]
+
+    @property
+    def plan_hash(self) -> str: ...
+
+    @property
+    def user_ids(self) -> tuple[str, ...]: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+P = TypeVar("P", CullPlan, ChosenPlan)
 
 
 class JournalError(Exception):
@@ -55,14 +77,14 @@ class BatchRecord:
 
 
 @dataclass
-class JournalState:
+class JournalState(Generic[P]):
     """What a journal file says: the approved plan, the batches so far, and whether the run ended."""
 
     path: Path
     project_id: str
     profile: str
     started_at: str
-    plan: CullPlan
+    plan: P
     batches: list[BatchRecord] = field(default_factory=list)
     ended: bool = False
     cancelled: bool = False
@@ -70,9 +92,10 @@ class JournalState:
     def handled(self) -> set[str]:
         """Users a batch's result names (done, skipped or failed): a resume leaves them alone."""
         seen: set[str] = set()
-        for batch in self.batches:
-            seen.update(batch.done or ())
-            seen.update(user_id for user_id, _ in (*batch.skipped, *batch.failed))
+        for record in self.batches:
+            seen.update(record.done or ())
+            seen.update(user_id for user_id, _ in record.skipped)
+            seen.update(user_id for user_id, _ in record.failed)
         return seen
 
     def unfinished_batch(self) -> BatchRecord | None:
@@ -93,15 +116,16 @@ class Journal:
         self._lock = threading.Lock()
 
     @classmethod
-    def create(cls, plan: CullPlan, *, project_id: str, profile: str) -> Journal:
+    def create(cls, plan: JournaledPlan, *, project_id: str, profile: str) -> Journal:
         """A new journal for `plan`, its first line written."""
         folder = journal_dir()
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        journal = cls(folder / f"cull-{stamp}-{plan.plan_hash.removeprefix('sha256:')[:12]}.jsonl")
+        journal = cls(folder / f"{plan.KIND}-{stamp}-{plan.plan_hash.removeprefix('sha256:')[:12]}.jsonl")
         journal.write(
             {
                 "type": "plan",
+                "kind": plan.KIND,
                 "projectId": project_id,
                 "profile": profile,
                 "startedAt": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -142,9 +166,14 @@ class Journal:
         self.write({"type": "end", "cancelled": cancelled, "time": datetime.now(UTC).isoformat()})
 
 
-def read(path: Path) -> JournalState:
-    """The journal at `path`, checked: raises JournalError on anything that is not exactly what the
-    console wrote (a damaged line, an edited plan, batches out of order, users outside the plan)."""
+@overload
+def read(path: Path) -> JournalState[CullPlan]: ...
+@overload
+def read(path: Path, plan_type: type[P]) -> JournalState[P]: ...
+def read(path: Path, plan_type: type[Any] = CullPlan) -> JournalState[Any]:
+    """The journal at `path` (a cull's unless `plan_type` says), checked: raises JournalError on
+    anything that is not exactly what the console wrote (a damaged line, an edited plan, batches
+    out of order, users outside the plan, another kind of plan)."""
     try:
         lines = path.read_bytes().decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -164,7 +193,7 @@ def read(path: Path) -> JournalState:
         if not isinstance(record, dict):
             raise JournalError(_damaged(path, f"line {number} is not an object"))
         records.append(record)
-    return _state(path, records)
+    return _state(path, records, plan_type)
 
 
 def _damaged(path: Path, what: str) -> str:
@@ -174,12 +203,17 @@ def _damaged(path: Path, what: str) -> str:
     )
 
 
-def _state(path: Path, records: list[dict[str, Any]]) -> JournalState:
+def _state(path: Path, records: list[dict[str, Any]], plan_type: type[P]) -> JournalState[P]:
     if not records or records[0].get("type") != "plan":
         raise JournalError(_damaged(path, "it does not start with the approved plan"))
     head = records[0]
+    kind = head.get("kind", CullPlan.KIND)  # journals from before chosen-user actions: culls
+    if kind != plan_type.KIND:
+        raise JournalError(
+            f"The journal {path} is of a {kind!r} run, not a {plan_type.KIND!r} one; it was not used."
+        )
     try:
-        plan = CullPlan.from_json(head["plan"])
+        plan = plan_type.from_json(head["plan"])
         state = JournalState(
             path=path,
             project_id=str(head["projectId"]),
@@ -189,7 +223,7 @@ def _state(path: Path, records: list[dict[str, Any]]) -> JournalState:
         )
     except (PlanError, KeyError, TypeError) as exc:
         raise JournalError(_damaged(path, f"its plan is not the one approved: {exc}")) from exc
-    planned = {candidate.user_id for candidate in plan.candidates}
+    planned = set(plan.user_ids)
     for record in records[1:]:
         try:
             problem = _apply(state, record, planned)
@@ -200,7 +234,7 @@ def _state(path: Path, records: list[dict[str, Any]]) -> JournalState:
     return state
 
 
-def _apply(state: JournalState, record: dict[str, Any], planned: set[str]) -> str:
+def _apply(state: JournalState[Any], record: dict[str, Any], planned: set[str]) -> str:
     """Add one line to `state`; returns what is wrong with it ("" when nothing)."""
     kind = record.get("type")
     if kind == "batch":
@@ -228,14 +262,21 @@ def _apply(state: JournalState, record: dict[str, Any], planned: set[str]) -> st
     return ""
 
 
-def unfinished(project_id: str) -> Iterator[JournalState | JournalError]:
-    """Journals of this project whose run did not end (newest first); a damaged one as its error."""
+@overload
+def unfinished(project_id: str) -> Iterator[JournalState[CullPlan] | JournalError]: ...
+@overload
+def unfinished(project_id: str, plan_type: type[P]) -> Iterator[JournalState[P] | JournalError]: ...
+def unfinished(
+    project_id: str, plan_type: type[Any] = CullPlan
+) -> Iterator[JournalState[Any] | JournalError]:
+    """Journals of this project (of culls unless `plan_type` says) whose run did not end (newest
+    first); a damaged one as its error."""
     folder = journal_dir()
     if not folder.is_dir():
         return
-    for path in sorted(folder.glob("cull-*.jsonl"), reverse=True):
+    for path in sorted(folder.glob(f"{plan_type.KIND}-*.jsonl"), reverse=True):
         try:
-            state = read(path)
+            state = read(path, plan_type)
         except JournalError as exc:
             yield exc
             continue

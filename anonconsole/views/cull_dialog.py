@@ -71,7 +71,7 @@ from anonconsole.core.user_table import Column, Rows, TableFilter, UserTable
 from anonconsole.models.users_model import UsersModel
 from anonconsole.operations import cull as cull_ops
 from anonconsole.operations.audit_log import AuditLog
-from anonconsole.operations.cull import CullReport
+from anonconsole.operations.batch_run import RunReport
 from anonconsole.operations.journal import Journal
 from anonconsole.runtime.tasks import TaskOwner, in_thread
 from anonconsole.settings.files import write_atomically
@@ -246,7 +246,7 @@ class CullDialog(QDialog):
     Signals:
         users_removed(object): the user IDs (list[str]) a batch removed, after each batch, so the
             users views drop the rows without a reload.
-        finished_run(object): the CullReport, once the run ended (done, cancelled or stopped).
+        finished_run(object): the RunReport, once the run ended (done, cancelled or stopped).
         plan_changed(object): the new CullPlan after "Make this the plan".
         recounted(object): the WhatIf after the what-if controls moved (None: back at the plan).
         file_saved(str, str): a plan or report save ended: the path and "" or the error shown.
@@ -281,7 +281,7 @@ class CullDialog(QDialog):
         self._now = now
         self.rules = rules
         self.what_if: WhatIf | None = None
-        self.report: CullReport | None = None
+        self.report: RunReport | None = None
         self.plan_seconds = 0.0
         self.confirmation: CullConfirmation | None = None
         self.stop_question: QMessageBox | None = None
@@ -954,7 +954,7 @@ class CullDialog(QDialog):
         return await self._save(path, self.plan.to_json(), "plan")
 
     async def save_report(self, path: Path) -> bool:
-        """Write the report (`CullReport.to_json`) to `path`; False (and a message) when it cannot."""
+        """Write the report (`RunReport.to_json`) to `path`; False (and a message) when it cannot."""
         if self.report is None:
             raise RuntimeError("There is no report before a run has ended.")
         return await self._save(path, self.report.to_json(), "report")
@@ -1066,8 +1066,8 @@ class CullDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.progress_text.setText(f"{self.progress_text.text()} — stopping after this batch…")
 
-    def _show_report(self, report: CullReport) -> None:
-        word = "disabled" if report.stage is Stage.DISABLE else "deleted"
+    def _show_report(self, report: RunReport) -> None:
+        word = report.action.past
         self.report_summary.setText(report.summary())
         # A cancel is the person's choice, not a failure: neither green nor red.
         state = "ok" if report.ok else "error" if report.failed or report.stopped else "cancelled"

@@ -31,7 +31,7 @@ from anonconsole.core.cull import (
     recheck,
     what_if,
 )
-from anonconsole.core.cull import _hash as plan_hash_of
+from anonconsole.core.plan_file import content_hash as plan_hash_of
 from anonconsole.core.records import User, UserTenant
 from anonconsole.core.user_table import UserTable
 

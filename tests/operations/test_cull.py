@@ -19,8 +19,9 @@ from memory_keyring import MemoryKeyring
 
 from anonconsole.core.cull import CullPlan, CullRules, Stage, plan_cull
 from anonconsole.gateway import Connection, Gateway
-from anonconsole.operations import cull, journal
+from anonconsole.operations import batch_run, cull, journal
 from anonconsole.operations.audit_log import AuditLog
+from anonconsole.operations.batch_run import RunReport
 from anonconsole.operations.shape import Refusal
 from anonconsole.operations.users_snapshot import load_users
 from anonconsole.settings import paths
@@ -61,9 +62,7 @@ async def planned(gateway: Gateway, sandbox: Any, stage: Stage = Stage.DELETE) -
     return plan, rules
 
 
-async def run(
-    gateway: Gateway, sandbox: Any, plan: CullPlan, rules: CullRules, **kwargs: Any
-) -> cull.CullReport:
+async def run(gateway: Gateway, sandbox: Any, plan: CullPlan, rules: CullRules, **kwargs: Any) -> RunReport:
     run_journal = kwargs.pop("journal", None) or journal.Journal.create(
         plan, project_id=sandbox.project_id, profile=PROFILE
     )
@@ -77,7 +76,7 @@ async def test_exactly_the_approved_set_goes_under_faults(
     start_sandbox: Any, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sandbox = start_sandbox(demo=True, project_id=PROJECT)
-    monkeypatch.setattr(cull, "BATCH_SIZE", 40)  # many batches: many chances for a fault
+    monkeypatch.setattr(batch_run, "BATCH_SIZE", 40)  # many batches: many chances for a fault
     async with gateway_for(sandbox) as gateway:
         plan, rules = await planned(gateway, sandbox)
         assert plan.count == 505  # the demo's expired anonymous users

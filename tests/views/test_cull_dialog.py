@@ -24,8 +24,9 @@ from anonconsole.core.cull import CullPlan, Exclusion
 from anonconsole.core.user_table import Column
 from anonconsole.gateway import Connection, Gateway
 from anonconsole.models.users_model import TABLE_ROW_ROLE
-from anonconsole.operations import cull
+from anonconsole.operations import batch_run, cull
 from anonconsole.operations.audit_log import AuditLog
+from anonconsole.operations.batch_run import RunReport
 from anonconsole.operations.shape import Refusal
 from anonconsole.operations.users_snapshot import load_users
 from anonconsole.views.cull_dialog import CANDIDATE_COLUMNS, CullDialog
@@ -238,7 +239,7 @@ def test_a_wrong_count_runs_nothing_and_the_right_one_deletes_exactly_the_plan(
     audit = AuditLog(tmp_path / "audit.jsonl")
     removed: list[str] = []
 
-    async def scenario() -> tuple[CullPlan, cull.CullReport]:
+    async def scenario() -> tuple[CullPlan, RunReport]:
         async with Gateway(connection(sandbox)) as gateway:
             dialog = await open_dialog(qtbot, gateway, audit)
             dialog.users_removed.connect(removed.extend)
@@ -317,10 +318,10 @@ def test_cancel_stops_after_the_batch_under_way(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sandbox = start_sandbox(demo=True, project_id=PROJECT)
-    monkeypatch.setattr(cull, "BATCH_SIZE", 50)
+    monkeypatch.setattr(batch_run, "BATCH_SIZE", 50)
     removed: list[str] = []
 
-    async def scenario() -> tuple[CullPlan, cull.CullReport]:
+    async def scenario() -> tuple[CullPlan, RunReport]:
         async with Gateway(connection(sandbox)) as gateway:
             dialog = await open_dialog(qtbot, gateway, AuditLog(tmp_path / "audit.jsonl"))
             dialog.users_removed.connect(removed.extend)
