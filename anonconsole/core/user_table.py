@@ -100,6 +100,12 @@ class TableFilter:
         rows: only these table rows (None: any row), e.g. a cull plan's candidates. Kept as a
             read-only array of distinct rows; not compared (an array has no single truth value),
             so two filters that differ only in `rows` are equal.
+        active_from / active_to: last activity bounds (the last sign-in, else the creation: the
+            rule ages count from), epoch seconds, inclusive: the users of one bar of the
+            lifecycle's ages histogram.
+        expires_from / expires_to: refresh-token expiry bounds (`UserTable.expiry_times`), epoch
+            seconds, inclusive; a user without a known expiry never matches them: the users of one
+            bar of the lifecycle's expirations chart.
     """
 
     kind: Kind | None = None
@@ -110,6 +116,10 @@ class TableFilter:
     expired: bool | None = None
     test_users: TestUsers = "exclude"
     rows: Rows | None = field(default=None, compare=False)
+    active_from: int | None = None
+    active_to: int | None = None
+    expires_from: int | None = None
+    expires_to: int | None = None
 
     def __post_init__(self) -> None:
         if self.rows is not None:
@@ -700,6 +710,11 @@ class UserTable:
         """Per row: the creation time (epoch s); a read-only view."""
         return _read_only(self._created.view)
 
+    def expiry_times(self) -> Rows:
+        """Per row: when its refresh token can no longer be valid, grace included (epoch s),
+        `NONE` when not anonymous or no lifetime is known; a read-only view."""
+        return _read_only(self._expires.view)
+
     def kind_mask(self, kind: Kind) -> Mask:
         """Per row: whether its stored kind (computed by `classify.kind_of`) is `kind`."""
         return self._kind.view == _KIND_CODE[kind]
@@ -764,6 +779,12 @@ class UserTable:
             expires = self._expires.view[rows]
             is_expired = (expires != NONE) & (expires < int(self._now()))
             keep &= is_expired if spec.expired else ~is_expired
+        if spec.active_from is not None or spec.active_to is not None:
+            last = self._last_sign_in.view[rows]
+            keep &= _within(np.where(last > 0, last, created), spec.active_from, spec.active_to)
+        if spec.expires_from is not None or spec.expires_to is not None:
+            expires = self._expires.view[rows]
+            keep &= (expires != NONE) & _within(expires, spec.expires_from, spec.expires_to)
         text = spec.text.strip().lower()
         if text and len(keep):
             keep &= np.strings.find(self._haystack.view[rows], text.encode()) >= 0
@@ -833,6 +854,16 @@ class UserTable:
         if test_users == "exclude":
             return ~test
         return np.ones(len(test), dtype=np.bool_)
+
+
+def _within(values: Rows, lower: int | None, upper: int | None) -> Mask:
+    """Per value: inside the inclusive bounds (None: unbounded on that side)."""
+    keep = np.ones(len(values), dtype=np.bool_)
+    if lower is not None:
+        keep &= values >= lower
+    if upper is not None:
+        keep &= values <= upper
+    return keep
 
 
 def _key_name(column: Column) -> str:
