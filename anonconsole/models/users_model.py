@@ -9,7 +9,6 @@ position and selection survive loading and refreshes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -24,27 +23,18 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-from anonconsole.core.classify import Kind, format_duration
+from anonconsole.core import user_pages
+from anonconsole.core.classify import Kind
+from anonconsole.core.user_pages import AnyColumn as AnyColumn
+from anonconsole.core.user_pages import ComputedColumn, age_text
 from anonconsole.core.user_table import Column, Rows, TableFilter, UserTable
 
 Index = QModelIndex | QPersistentModelIndex
 
 
-class ModelColumn(StrEnum):
-    """Columns the model computes from the table's values (core's `Column` has no such column).
-
-    AGE: how long ago an anonymous user was last active (its last sign-in, or its creation if it
-    never signed in); what its lifetime counts from. Blank for other users.
-    """
-
-    AGE = "age"
-
-    @property
-    def heading(self) -> str:
-        return "Age"
-
-
-AnyColumn = Column | ModelColumn
+# The pages' computed column (Age) is defined in core with the pages' columns; the views know it by
+# this name.
+ModelColumn = ComputedColumn
 
 USER_ROLE = Qt.ItemDataRole.UserRole + 1  # the core.records.User of the row
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # a native value to sort or compare by
@@ -190,7 +180,7 @@ class UsersModel(QAbstractTableModel):
         age = verdict.age_seconds
         if role == _SORT:
             return -1 if age is None else age
-        text = "" if age is None else format_duration(age)
+        text = age_text(age)
         if role == _DISPLAY:
             return text
         if role == _ACCESSIBLE_TEXT:
@@ -220,22 +210,16 @@ class UsersModel(QAbstractTableModel):
         return Qt.SortOrder.DescendingOrder if self._descending else Qt.SortOrder.AscendingOrder
 
     def table_column(self, column: AnyColumn) -> Column:
-        """The table column whose order a model column sorts by (Age: the expiry, or the last sign-in).
-
-        An anonymous user expires a fixed lifetime after its last activity, so the youngest expire
-        last: ascending age is descending expiry. Without a known lifetime there is no expiry; then
-        the last sign-in stands in (users who never signed in sort as the oldest).
-        """
-        if column is ModelColumn.AGE:
-            return Column.EXPIRES if self.table.policy.refresh_seconds is not None else Column.LAST_SIGN_IN
-        return column
+        """The table column whose order a model column sorts by (`core.user_pages.sort_column`)."""
+        return user_pages.sort_column(column, self.table.policy)[0]
 
     def _query(self) -> Rows:
         """The rows to show, in the order of the current sort."""
-        if self._sort is None:
-            return self.table.query(self.spec)
-        reverse = self._sort is ModelColumn.AGE  # see `table_column`
-        return self.table.query(self.spec, self.table_column(self._sort), self._descending != reverse)
+        return user_pages.query(self.table, self.spec, self._sort, self._descending)
+
+    def shown_rows(self) -> Rows:
+        """The table rows shown, in view order (a copy: an export reads it while the view changes)."""
+        return self._order.copy()
 
     def set_filter(self, spec: TableFilter) -> None:
         """Show the rows `spec` keeps; selection of rows still shown is kept."""
