@@ -16,6 +16,8 @@ from dataclasses import replace
 from PySide6.QtCore import QObject
 
 from anonconsole.app.cull_flow import CullFlow
+from anonconsole.app.user_action_flow import UserActionFlow
+from anonconsole.core.chosen import UserAction
 from anonconsole.gateway import Connection, ConnectionCheck, Gateway, GatewayError
 from anonconsole.launcher.bootstrap import SandboxBootstrap
 from anonconsole.launcher.process import SandboxError
@@ -30,6 +32,7 @@ from anonconsole.views.connect_dialog import ConnectDialog
 from anonconsole.views.doctor_dialog import DoctorDialog
 from anonconsole.views.main_window import MainWindow
 from anonconsole.views.tenant_wizard import TenantWizard
+from anonconsole.views.user_action_dialog import UserActionDialog
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ class ConnectionManager(QObject):
         window.verify_requested.connect(self.open_doctor)
         self.culls = CullFlow(window)
         window.cull_requested.connect(self.open_cull)
+        self.user_actions = UserActionFlow(window)
+        window.user_action_requested.connect(self.open_user_action)
 
     # -- connecting -------------------------------------------------------------------------------
 
@@ -75,6 +80,7 @@ class ConnectionManager(QObject):
         its batch."""
         await self._tasks.aclose()
         await self.culls.aclose()
+        await self.user_actions.aclose()
 
     def connect_later(self, profile: Profile) -> None:
         """Switch to `profile` in the background (from a dialog's signal)."""
@@ -125,6 +131,7 @@ class ConnectionManager(QObject):
         with contextlib.suppress(ConfigError, OSError):
             await in_thread(lambda: self.store.set_last_profile(profile.name))
         await self.culls.offer_resume(gateway, profile)
+        await self.user_actions.offer_resume(gateway)
         return True
 
     async def _connection(self, profile: Profile) -> Connection:
@@ -222,6 +229,13 @@ class ConnectionManager(QObject):
         gateway, profile = self.window.gateway, self.profile
         if gateway is not None and profile is not None:
             self._tasks.start(self.culls.open(gateway, profile), key="cull")
+
+    def open_user_action(self, action: UserAction) -> UserActionDialog | None:
+        """Users → Delete/Disable/Enable: the dialog on the users selected in the page shown."""
+        gateway, profile = self.window.gateway, self.profile
+        if gateway is None or profile is None:
+            return None
+        return self.user_actions.open(gateway, profile, action)
 
     def open_doctor(self) -> DoctorDialog | None:
         gateway, profile = self.window.gateway, self.profile

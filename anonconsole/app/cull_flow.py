@@ -89,7 +89,7 @@ class CullFlow(QObject):
 
     def _acted_on(self, user_ids: Sequence[str], stage: Stage) -> None:
         """The users views follow a batch at once: deleted users go, disabled ones change."""
-        self.window.users.users_changed_here(user_ids, disabled=stage is Stage.DISABLE)
+        self.window.users.users_changed_here(user_ids, status="disabled" if stage is Stage.DISABLE else None)
 
     async def offer_resume(self, gateway: Gateway, profile: Profile) -> None:
         """After connecting: an interrupted cull of this project is offered to be finished."""

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from qasync import asyncSlot
 
 import anonconsole
+from anonconsole.core.chosen import UserAction
 from anonconsole.core.classify import ANONYMOUS_TENANT_NAME
 from anonconsole.core.errors import GatewayError
 from anonconsole.operations.overview import Overview, load_overview
@@ -52,7 +53,7 @@ from anonconsole.views.error_dialog import ErrorDialog
 from anonconsole.views.layout_store import layout_settings
 from anonconsole.views.users_area import UsersArea
 from anonconsole.views.users_view import UsersView
-from anonconsole.views.widgets import named
+from anonconsole.views.widgets import camel, named
 
 if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
@@ -236,6 +237,7 @@ class MainWindow(QMainWindow):
     tenant_setup_requested = Signal()
     verify_requested = Signal()
     cull_requested = Signal()
+    user_action_requested = Signal(object)
     connection_changed = Signal(object)
     overview_loaded = Signal()
     overview_failed = Signal(str)
@@ -307,6 +309,17 @@ class MainWindow(QMainWindow):
             "be valid (Ctrl+Shift+K)"
         )
         self.cull_action.triggered.connect(self.cull_requested)
+        self.user_actions = {
+            UserAction.DELETE: self._user_action(
+                UserAction.DELETE, "&Delete users…", QKeySequence(QKeySequence.StandardKey.Delete)
+            ),
+            UserAction.DISABLE: self._user_action(
+                UserAction.DISABLE, "D&isable users…", QKeySequence("Ctrl+Shift+D")
+            ),
+            UserAction.ENABLE: self._user_action(
+                UserAction.ENABLE, "&Enable users…", QKeySequence("Ctrl+Shift+E")
+            ),
+        }
         for action in self._project_actions():
             action.setEnabled(False)
 
@@ -324,6 +337,9 @@ class MainWindow(QMainWindow):
         tools.addAction(self.verify_action)
         tools.addSeparator()
         tools.addAction(self.cull_action)
+        users_menu = menus.addMenu("&Users")
+        users_menu.setObjectName("usersMenu")
+        users_menu.addActions(list(self.user_actions.values()))
         menus.addMenu("&Help").addAction(self.about_action)
         toolbar = self.addToolBar("Main")
         named(toolbar, "mainToolBar", "Main toolbar")
@@ -333,6 +349,33 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.refresh_action)
         toolbar.addAction(self.tenant_setup_action)
         toolbar.addAction(self.cull_action)
+        toolbar.addSeparator()
+        toolbar.addActions(list(self.user_actions.values()))
+
+    def _user_action(self, action: UserAction, text: str, shortcut: QKeySequence) -> QAction:
+        """An action on the users selected in the page shown (menu, toolbar, context menu, key)."""
+        qaction = QAction(text, self, shortcut=shortcut)
+        qaction.setObjectName(camel(action.value, "users_action"))
+        key = shortcut.toString(QKeySequence.SequenceFormat.NativeText)
+        qaction.setToolTip(
+            f"{action.value.capitalize()} the users selected in the page shown: previewed, confirmed, "
+            f"checked again right before, journaled ({key})"
+        )
+        qaction.setEnabled(False)
+        qaction.triggered.connect(lambda: self.user_action_requested.emit(action))
+        return qaction
+
+    def current_users_view(self) -> UsersView | None:
+        """The users page shown, if the page shown is one."""
+        page = self.pages.currentWidget()
+        return page if isinstance(page, UsersView) else None
+
+    def _update_user_actions(self, *_args: object) -> None:
+        """Delete/Disable/Enable are on when connected and the page shown has users selected."""
+        view = self.current_users_view()
+        chosen = view is not None and bool(view.selected_rows())
+        for action in self.user_actions.values():
+            action.setEnabled(self._gateway is not None and not self._connecting and chosen)
 
     def _project_actions(self) -> tuple[QAction, ...]:
         """The actions that act on the connected project: off whenever none is connected."""
@@ -363,6 +406,10 @@ class MainWindow(QMainWindow):
         self.users.load_succeeded.connect(lambda: self.clear_notice(CONNECTION, USERS))
         self.navigation.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.navigation.currentRowChanged.connect(lambda row: self.users.set_active(PAGES[row].key))
+        self.navigation.currentRowChanged.connect(self._update_user_actions)
+        for view in self.users.views.values():
+            view.user_actions = list(self.user_actions.values())
+            view.selection_changed.connect(self._update_user_actions)
         self.navigation.setCurrentRow(0)
         splitter = named(QSplitter(), "mainSplitter", "Main area")
         splitter.addWidget(self.navigation)
@@ -478,6 +525,7 @@ class MainWindow(QMainWindow):
         self.clear_notice(CONNECTION, OVERVIEW, USERS)  # they were about another attempt
         for action in self._project_actions():
             action.setEnabled(True)
+        self._update_user_actions()
         self.connection_changed.emit(gateway)
         self.load_users(tenant_id=tenant_id, tenant_name=tenant_name, grace_days=grace_days)
         return self.refresh_overview()  # type: ignore[no-any-return]
@@ -557,7 +605,7 @@ class MainWindow(QMainWindow):
     def _show_not_connected(self, text: str) -> None:
         """Nothing of any project shown, nothing to act on: the overview, the four users pages and
         their counts, the details; refresh, tenant setup and verify off."""
-        for action in (self.refresh_action, *self._project_actions()):
+        for action in (self.refresh_action, *self._project_actions(), *self.user_actions.values()):
             action.setEnabled(False)
         self.overview.clear(text)
         self.users.clear()

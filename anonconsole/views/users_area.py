@@ -119,10 +119,12 @@ class UsersArea(QObject):
             view.set_connected(False)
             view.model.table_reset()
 
-    def users_changed_here(self, user_ids: Sequence[str], *, disabled: bool) -> None:
-        """Users this console just deleted (then hidden) or disabled: the pages and counts follow at
-        once, without a reload (the cull, batch after batch)."""
-        rows = self.table.set_statuses(user_ids, "disabled") if disabled else self.table.hide_users(user_ids)
+    def users_changed_here(self, user_ids: Sequence[str], *, status: str | None) -> None:
+        """Users this console just deleted (`status` None: hidden) or disabled or enabled (their new
+        status): the pages and counts follow at once, without a reload (batch after batch)."""
+        rows = (
+            self.table.hide_users(user_ids) if status is None else self.table.set_statuses(user_ids, status)
+        )
         if len(rows):
             self._rows_changed(rows)
 

@@ -160,10 +160,12 @@ class UsersView(QWidget):
     Signals:
         retry_requested(): the user asked to load again after an error.
         count_changed(int): rows shown after filters.
+        selection_changed(int): how many rows are selected now.
     """
 
     retry_requested = Signal()
     count_changed = Signal(int)
+    selection_changed = Signal(int)
 
     def __init__(self, table: UserTable, kind: Kind | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -173,6 +175,7 @@ class UsersView(QWidget):
         self._loading = False
         self._error = ""
         self._connected = True  # False: the window has no connection, the page says so
+        self.user_actions: list[QAction] = []  # the window's actions on chosen users, for the context menu
         name = kind.value if kind else "all"
         self.setObjectName(camel("usersView", name))
         self.setAccessibleName(f"{kind.label if kind else 'All'} users")
@@ -460,6 +463,7 @@ class UsersView(QWidget):
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self._sync_details(clear=True)
+        self.selection_changed.emit(len(self.view.selectionModel().selectedRows()))
 
     def _sync_details(self, *_args: object, clear: bool = False) -> None:
         """The details show the current selected row, else the first selected one; never a user the
@@ -539,6 +543,9 @@ class UsersView(QWidget):
         for action in (self.copy_action, self.copy_ids_action, self.details_action):
             action.setEnabled(self._connected and bool(self.selected_rows()))
             menu.addAction(action)
+        if self.user_actions:
+            menu.addSeparator()
+            menu.addActions(self.user_actions)
         menu.popup(self.view.viewport().mapToGlobal(position))
 
     def _header_menu(self, position: QPoint) -> None:

@@ -94,9 +94,9 @@ def test_users_deleted_or_disabled_here_leave_or_change_at_once(qtbot: Any) -> N
     area.counts_changed.connect(counts.append)
     anonymous = area.views["anonymous"]
     assert anonymous.model.rowCount() == 10
-    area.users_changed_here([f"U{0:027d}", f"U{1:027d}"], disabled=False)
+    area.users_changed_here([f"U{0:027d}", f"U{1:027d}"], status=None)
     assert anonymous.model.rowCount() == 8
     assert counts[-1]["anonymous"] == 8
-    area.users_changed_here([f"U{2:027d}"], disabled=True)
+    area.users_changed_here([f"U{2:027d}"], status="disabled")
     assert anonymous.model.rowCount() == 7, "a disabled anonymous user needs attention"
     assert area.views["attention"].model.rowCount() == 1
