@@ -63,6 +63,11 @@ class CullFlow(QObject):
             tenant_id=profile.anonymous_tenant_id,
             tenant_name=profile.anonymous_tenant_name,
             grace_days=profile.grace_days,
+            keep_rules=profile.parsed_keep_rules(),
+            # One stage per preview: with two, the one that acts on new candidates (disable);
+            # `anonconsole cull` runs the deletion of those disabled long enough ago.
+            stage=Stage.DISABLE if profile.two_stage_cull else Stage.DELETE,
+            disabled_for_days=profile.disabled_for_days,
         )
         if isinstance(rules, Refusal):
             messages.error(rules.summary())

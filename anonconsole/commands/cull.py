@@ -1,7 +1,20 @@
 """`anonconsole cull`: the cull as a headless job, for a schedule (systemd timer, cron, Kubernetes).
 
 The same operation as the preview dialog: plan from the project's users, journal, re-check each
-batch, act, report. Exit codes:
+batch, act, report.
+
+The profile's cull settings (File → Connect… → Culling) are the defaults: its grace period, its
+keep-rules, its stages and how long users stay disabled before the second stage deletes them.
+--grace-days, --stage and --disabled-for-days replace the profile's value for one run; --keep adds
+rules to the profile's, which always apply (a rule only ever spares users). A profile that culls in
+two stages, run without --stage, does both halves in one run, from one load of the users: first it
+deletes the users this console disabled at least N days ago that are still eligible
+(delete_disabled), then it disables the new candidates (disable), so a user is never disabled and
+deleted by the same run. --max-count counts both halves together; --json prints one line per stage;
+a run that stops in the first half leaves the second to the next run; --plan-out needs --stage
+(a plan file holds one stage).
+
+Exit codes:
     0  done: the dry run printed its plan, or the run acted on every user it could (users the
        re-check kept are reported as skipped, on purpose)
     1  the run ended with users that failed, or stopped (the connection went away, Ctrl+C): its
@@ -17,7 +30,8 @@ import argparse
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +85,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--stage",
         choices=[stage.value for stage in Stage],
-        default=Stage.DELETE.value,
-        help="delete (default), disable (a reversible first stage) or delete_disabled (the second)",
+        help="delete, disable (a reversible first stage) or delete_disabled (the second); default: the "
+        "profile's: delete, or for a two-stage profile delete_disabled then disable in one run",
     )
     parser.add_argument(
         "--grace-days", type=int, metavar="N", help="extra days past the lifetime (default: the profile's)"
@@ -80,16 +94,16 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--disabled-for-days",
         type=int,
-        default=30,
         metavar="N",
-        help="delete_disabled: only users the console disabled at least N days ago (default 30)",
+        help="delete_disabled: only users the console disabled at least N days ago (default: the profile's)",
     )
     parser.add_argument(
         "--keep",
         action="append",
         default=[],
         metavar="RULE",
-        help='keep users an app marks: "attribute:NAME", "attribute:NAME=VALUE" or "role:NAME" (repeatable)',
+        help='also keep users an app marks: "attribute:NAME", "attribute:NAME=VALUE" or "role:NAME" '
+        "(repeatable; added to the profile's keep-rules, which always apply)",
     )
 
 
@@ -134,7 +148,19 @@ class _Command:
         return REFUSED
 
     async def plan_and_run(self, keep: tuple[KeepRule, ...]) -> int:
+        """Plan each stage (the profile's, unless --stage) from one load of the users; print the
+        plans (--dry-run) or run them in order."""
         args, profile = self.args, self.profile
+        stages = (Stage(args.stage),) if args.stage else profile.cull_stages
+        if args.plan_out is not None and len(stages) > 1:
+            return self.refuse(
+                f"--plan-out saves one plan, and “{profile.name}” culls in two stages: add --stage "
+                "delete_disabled or --stage disable to save that stage's plan. Nothing was done."
+            )
+        try:
+            keep = _merged(profile.parsed_keep_rules(), keep)
+        except ValueError as exc:
+            return self.refuse(f"a keep-rule of “{profile.name}”: {exc} Correct it in File → Connect….")
         rules = await cull.prepare_rules(
             self.gateway,
             project_id=self.project_id,
@@ -142,29 +168,54 @@ class _Command:
             tenant_name=profile.anonymous_tenant_name,
             grace_days=profile.grace_days if args.grace_days is None else args.grace_days,
             keep_rules=keep,
-            stage=Stage(args.stage),
-            disabled_for_days=args.disabled_for_days,
+            stage=stages[0],
+            disabled_for_days=(
+                profile.disabled_for_days if args.disabled_for_days is None else args.disabled_for_days
+            ),
         )
         if isinstance(rules, Refusal):
             return self.refuse(rules.summary())
+        every = [rules, *(replace(rules, stage=stage) for stage in stages[1:])]
         self.say(f"Loading the users of “{profile.name}”…")
         table = await load_users(self.gateway, cull.policy_of(rules))
-        plan = plan_cull(table, rules, now=int(time.time()), profile=profile.name, project_id=self.project_id)
+        now = int(time.time())
+        plans = [
+            plan_cull(table, each, now=now, profile=profile.name, project_id=self.project_id)
+            for each in every
+        ]
         if args.plan_out is not None:
-            write_atomically(args.plan_out, json.dumps(plan.to_json(), indent=1) + "\n")
-            self.say(f"Plan saved to {args.plan_out} ({plan.plan_hash}).")
+            write_atomically(args.plan_out, json.dumps(plans[0].to_json(), indent=1) + "\n")
+            self.say(f"Plan saved to {args.plan_out} ({plans[0].plan_hash}).")
         if args.dry_run:
-            if args.json:
-                self.out(json.dumps(plan.to_json()))
-            else:
-                _print_plan(plan, self.say)
+            for number, plan in enumerate(plans, start=1):
+                if args.json:
+                    self.out(json.dumps(plan.to_json()))
+                else:
+                    self._stage_heading(number, plan, len(plans))
+                    _print_plan(plan, self.say)
             return OK
-        if plan.count > args.max_count:
+        total = sum(plan.count for plan in plans)
+        if total > args.max_count:
+            both = " (both stages together)" if len(plans) > 1 else ""
             return self.refuse(
-                f"{plan.count:,} users would go, more than --max-count {args.max_count:,}: nothing was "
-                "done. Review the plan (--dry-run) and raise the limit if it is right."
+                f"{total:,} users would go{both}, more than --max-count {args.max_count:,}: nothing "
+                "was done. Review the plan (--dry-run) and raise the limit if it is right."
             )
-        return await self.execute(plan, rules)
+        code = OK
+        for number, (plan, each) in enumerate(zip(plans, every, strict=True), start=1):
+            self._stage_heading(number, plan, len(plans))
+            result, ended = await self.run_plan(plan, each)
+            code = max(code, result)
+            if not ended:
+                if number < len(plans):
+                    self.say("The run stopped before its end: the next stage waits for the next run.")
+                break
+        return code
+
+    def _stage_heading(self, number: int, plan: CullPlan, stages: int) -> None:
+        """Which half of a two-stage run follows (nothing for a run of one stage)."""
+        if stages > 1:
+            self.say(f"Stage {number} of {stages}: {_STAGE_WORDS[plan.stage]}.")
 
     async def approve(self, path: Path) -> int:
         try:
@@ -201,6 +252,14 @@ class _Command:
     async def execute(
         self, plan: CullPlan, rules: CullRules, resume: journal.JournalState[CullPlan] | None = None
     ) -> int:
+        code, _ended = await self.run_plan(plan, rules, resume)
+        return code
+
+    async def run_plan(
+        self, plan: CullPlan, rules: CullRules, resume: journal.JournalState[CullPlan] | None = None
+    ) -> tuple[int, bool]:
+        """Run the plan and print its report: the exit code, and whether the run reached its end
+        (False when it was cancelled or stopped: a next stage must not start then)."""
         run_journal = (
             journal.Journal(resume.path)
             if resume
@@ -225,7 +284,19 @@ class _Command:
                 self.say(f"  skipped {user_id}: {reason}")
             for user_id, error in report.failed[:20]:
                 self.say(f"  failed  {user_id}: {error}")
-        return OK if report.ok else FAILED
+        return (OK if report.ok else FAILED), not (report.cancelled or report.stopped)
+
+
+_STAGE_WORDS = {
+    Stage.DELETE: "delete the candidates",
+    Stage.DISABLE: "disable the new candidates (reversible)",
+    Stage.DELETE_DISABLED: "delete the users this console disabled long enough ago",
+}
+
+
+def _merged(*groups: Iterable[KeepRule]) -> tuple[KeepRule, ...]:
+    """The rules of every group, in order, each once."""
+    return tuple(dict.fromkeys(rule for group in groups for rule in group))
 
 
 def _print_plan(plan: CullPlan, say: Out) -> None:
@@ -236,6 +307,11 @@ def _print_plan(plan: CullPlan, say: Out) -> None:
         f"lifetime {format_duration(plan.lifetime_seconds)}{grace}, stage {plan.stage.value}."
     )
     cutoff = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(plan.cutoff))
+    if plan.stage is Stage.DELETE_DISABLED:
+        since = format_duration(plan.disabled_for_seconds) if plan.disabled_for_seconds else ""
+        say(f"Users this console disabled {f'at least {since} ago' if since else 'in an earlier run'}.")
+    if plan.keep_rules:
+        say(f"Keep-rules: {', '.join(plan.keep_rules)}.")
     say(f"{plan.count:,} users last active before {cutoff}.")
     for reason, ids in plan.exclusions.items():
         if ids:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from waiting import emitted, until_signal
 
 from anonconsole.app.connections import ConnectionManager, SandboxBootstrap
 from anonconsole.core.classify import Kind
-from anonconsole.core.cull import plan_cull
+from anonconsole.core.cull import Exclusion, KeepRule, Stage, plan_cull
 from anonconsole.gateway import Connection, Gateway
 from anonconsole.launcher.process import SandboxOptions
 from anonconsole.operations import cull, journal
@@ -89,6 +90,47 @@ def test_tools_cull_previews_the_loaded_users_and_the_pages_follow_each_batch(
             page = window.users.views["anonymous"]
             shown = {page.model.table.user_id(page.model.table_row(r)) for r in range(page.model.rowCount())}
             assert not shown & {c.user_id for c in dialog.plan.candidates}
+        finally:
+            await closed(manager)
+
+    arun(scenario(), timeout=240)
+
+
+def test_the_preview_starts_from_the_profiles_keep_rules_and_first_stage(
+    qtbot: Any, arun: Callable[..., Any], start_sandbox: Any, tmp_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    sandbox = start_sandbox(demo=True, project_id=PROJECT)
+    manager, profile = connected(qtbot, sandbox, tmp_path)
+    profile = ProfileStore.load().put(
+        replace(profile, keep_rules=("attribute:hasData",), two_stage_cull=True, disabled_for_days=12),
+        replacing=profile.name,
+    )
+    window = manager.window
+
+    async def mark_a_candidate() -> str:
+        """An expired anonymous user, marked by its app as owning data."""
+        async with Gateway(Connection(PROJECT, sandbox.url, sandbox.management_key)) as gateway:
+            rules = await cull.prepare_rules(gateway, project_id=PROJECT)
+            assert not isinstance(rules, Refusal)
+            table = await load_users(gateway, cull.policy_of(rules))
+        plan = plan_cull(table, rules, now=int(time.time()), profile=profile.name, project_id=PROJECT)
+        sandbox.client().mgmt.user.update_custom_attribute(plan.candidates[0].login_id, "hasData", True)
+        return plan.candidates[0].user_id
+
+    async def scenario() -> None:
+        marked = await mark_a_candidate()
+        try:
+            assert await manager.switch_to(profile)
+            await loaded(manager)
+            async with emitted(manager.culls.opened) as opened:
+                window.cull_action.trigger()
+            (dialog,) = opened.args
+            assert dialog.rules.keep_rules == (KeepRule("attribute", "hasData"),)
+            assert dialog.rules.stage is Stage.DISABLE  # the first of the two stages
+            assert dialog.rules.disabled_for_seconds == 12 * 86400
+            assert dialog.plan.exclusions[Exclusion.KEEP_RULE] == (marked,)
+            assert dialog.plan.count == 504
+            dialog.reject()
         finally:
             await closed(manager)
 
