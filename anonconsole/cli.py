@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import anonconsole
 from anonconsole.commands import cull as cull_command
+from anonconsole.commands import export as export_command
 
 if TYPE_CHECKING:
     from anonconsole.operations.doctor import Check
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Without a command, opens the console (same as `anonconsole gui`).",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {anonconsole.__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="{gui,doctor,cull,sandbox}")
+    commands = parser.add_subparsers(dest="command", metavar="{gui,doctor,cull,export,sandbox}")
     gui = commands.add_parser("gui", help="open the console (the default)")
     gui.add_argument(
         "--sandbox-db",
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", default="Sandbox (demo)", help="profile name (default: the built-in sandbox)"
     )
     cull_command.add_parser(commands)
+    export_command.add_parser(commands)
     commands.add_parser(
         "sandbox",
         help="run or inspect the local Descope-compatible sandbox (see `anonconsole sandbox --help`)",
@@ -107,7 +109,7 @@ def _run(argv: list[str]) -> int:
         return sandbox_cli.main(argv[1:], console_key=_sandbox_profile_key)
     parser = build_parser()
     args = parser.parse_args(argv or ["gui"])
-    if args.command in ("cull", "doctor"):
+    if args.command in ("cull", "doctor", "export"):
         import asyncio
 
         from anonconsole.settings import logs
@@ -116,6 +118,8 @@ def _run(argv: list[str]) -> int:
         try:
             if args.command == "cull":
                 return asyncio.run(cull_command.run(args, lambda line: print(line, flush=True)))
+            if args.command == "export":
+                return asyncio.run(export_command.run(args, lambda line: print(line, flush=True)))
             return asyncio.run(_doctor(args.profile, lambda line: print(line, flush=True)))
         finally:
             logs.remove_handlers()
