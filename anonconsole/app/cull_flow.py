@@ -19,7 +19,7 @@ from anonconsole.runtime.tasks import TaskOwner, in_thread
 from anonconsole.settings.profiles import Profile
 from anonconsole.views.cull_dialog import CullDialog
 from anonconsole.views.main_window import MainWindow
-from anonconsole.views.widgets import named
+from anonconsole.views.resume_question import ask_to_resume
 
 if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
@@ -106,28 +106,17 @@ class CullFlow(QObject):
         if not states:
             return
         state = states[0]
-        done = len(state.handled())
-        box = named(QMessageBox(self.window), "resumeCullQuestion", "Resume an interrupted cull")
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Interrupted cull")
-        box.setText(
-            f"A cull of “{state.profile}” (project {project_id}) was interrupted: {done:,} of "
-            f"{state.plan.count:,} users dealt with, started {state.started_at}."
+        self.question = ask_to_resume(
+            self.window,
+            name="resumeCullQuestion",
+            title="Interrupted cull",
+            text=(
+                f"A cull of “{state.profile}” (project {project_id}) was interrupted: "
+                f"{len(state.handled()):,} of {state.plan.count:,} users dealt with, "
+                f"started {state.started_at}."
+            ),
+            on_resume=lambda: self.resume(gateway, profile, state),
         )
-        box.setInformativeText(
-            "Resume it now? Every remaining user is checked again right before anything is done to "
-            "it; the batch that was under way is settled by looking at its users."
-        )
-        resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
-
-        def answered(_result: int) -> None:
-            if box.clickedButton() is resume:
-                self.resume(gateway, profile, state)
-
-        box.finished.connect(answered)
-        self.question = box
-        box.open()
 
     def resume(self, gateway: Gateway, profile: Profile, state: journal.JournalState[CullPlan]) -> None:
         """Finish `state`'s run in the background; progress and the report in the status bar."""
