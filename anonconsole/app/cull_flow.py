@@ -129,7 +129,7 @@ class CullFlow(QObject):
         report = await cull.run_plan(
             gateway,
             plan,
-            cull.rules_of(plan),
+            cull.rules_of(plan, profile.parsed_keep_rules()),
             journal=journal.Journal(state.path),
             audit=self.audit,
             profile=profile.name,

@@ -228,7 +228,7 @@ class _Command:
                 f"the plan {path} is for project {plan.project_id}, not {self.project_id} "
                 f"(profile “{self.profile.name}”): nothing was done."
             )
-        return await self.execute(plan, cull.rules_of(plan))
+        return await self.execute(plan, cull.rules_of(plan, self.profile.parsed_keep_rules()))
 
     async def resume(self) -> int:
         if self.args.resume:
@@ -247,7 +247,9 @@ class _Command:
                 f"the journal {state.path} is for project {state.project_id}: nothing was done."
             )
         self.say(f"Resuming {state.path.name} (started {state.started_at}).")
-        return await self.execute(state.plan, cull.rules_of(state.plan), resume=state)
+        return await self.execute(
+            state.plan, cull.rules_of(state.plan, self.profile.parsed_keep_rules()), resume=state
+        )
 
     async def execute(
         self, plan: CullPlan, rules: CullRules, resume: journal.JournalState[CullPlan] | None = None

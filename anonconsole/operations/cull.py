@@ -63,14 +63,18 @@ async def prepare_rules(
     )
 
 
-def rules_of(plan: CullPlan) -> CullRules:
-    """The rules a saved plan was made with, to re-check its users by (an approved file, a journal)."""
+def rules_of(plan: CullPlan, also_keep: Sequence[KeepRule] = ()) -> CullRules:
+    """The rules a saved plan was made with, to re-check its users by (an approved file, a journal).
+
+    `also_keep`: the profile's keep-rules now; a rule added after the plan was approved still spares
+    the users it matches (keep-rules only ever spare)."""
+    planned = (KeepRule.parse(text) for text in plan.keep_rules)
     return CullRules(
         tenant_id=plan.tenant_id,
         tenant_name=plan.tenant_name,
         lifetime_seconds=plan.lifetime_seconds,
         grace_seconds=plan.grace_seconds,
-        keep_rules=tuple(KeepRule.parse(text) for text in plan.keep_rules),
+        keep_rules=tuple(dict.fromkeys((*planned, *also_keep))),
         stage=plan.stage,
         disabled_by_console=disabled_by_console(plan.project_id),
         disabled_for_seconds=plan.disabled_for_seconds,

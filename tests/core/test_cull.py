@@ -840,3 +840,18 @@ def test_200k_users_plan_and_recount() -> None:
     assert [c.last_active for c in plan.candidates] == sorted(c.last_active for c in plan.candidates)
     assert planned < 3.0, f"plan_cull took {planned:.2f} s"
     assert recounted < 0.2, f"a recount took {recounted:.3f} s"
+
+
+def test_a_keep_rule_added_after_approval_still_spares_at_the_recheck() -> None:
+    """`--approve FILE` and a resume re-check with the plan's rules plus the profile's current ones."""
+    from anonconsole.operations.cull import rules_of
+
+    marked = anon(1, custom_attributes={"hasOrders": True})
+    plan = plan_of(make_table([marked, anon(2)]))
+    assert plan.count == 2
+    rule = KeepRule.parse("attribute:hasOrders")
+    assert recheck(marked, None, plan, now=NOW, rules=rules_of(plan)) is None
+    reason = recheck(marked, None, plan, now=NOW, rules=rules_of(plan, (rule,)))
+    assert reason is not None
+    assert "keep-rule" in reason
+    assert rules_of(plan, (rule, rule)).keep_rules == (rule,)
