@@ -41,7 +41,8 @@ def table() -> UserTable:
 
 
 def rows(table: UserTable, **bounds: int | None) -> list[int]:
-    return table.query(TableFilter(**bounds)).tolist()  # type: ignore[arg-type]
+    found: list[int] = table.query(TableFilter(**bounds)).tolist()  # type: ignore[arg-type]
+    return found
 
 
 def test_last_activity_bounds_are_inclusive_and_count_from_the_last_sign_in(table: UserTable) -> None:
