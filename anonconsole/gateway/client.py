@@ -22,12 +22,13 @@ from typing import Any, TypeVar
 # that would stall the UI loop in the middle of the first load. Import it with the gateway instead.
 import anyio._backends._asyncio  # noqa: F401
 import httpx
-from descope import AuthException, DescopeClientAsync, UserObj
+from descope import AuthException, DeliveryMethod, DescopeClientAsync, UserObj
 from descope.common import EndpointsV1, EndpointsV2
-from descope.management.common import MgmtV1, Sort
+from descope.management.common import MgmtLoginOptions, MgmtV1, Sort
 
 from anonconsole.core.connection import Connection, ConnectionCheck
-from anonconsole.core.errors import GatewayError
+from anonconsole.core.convert import CODE_REJECTIONS, CodeRejected
+from anonconsole.core.errors import GatewayError, TokenInvalid
 from anonconsole.core.rate_limits import DESCOPE_LIMITS, RateLimit
 from anonconsole.core.records import (
     AuditEvent,
@@ -39,7 +40,7 @@ from anonconsole.core.records import (
     latest_logins,
 )
 from anonconsole.gateway import recipe
-from anonconsole.gateway.errors import map_error
+from anonconsole.gateway.errors import map_error, server_error_body
 from anonconsole.gateway.pacing import Pacer, PacerStats
 from anonconsole.gateway.recipe import AnonymousSession
 from anonconsole.runtime.cpu_turns import map_in_slices
@@ -547,3 +548,127 @@ class Gateway(AbstractAsyncContextManager["Gateway"]):  # `async with`: closes a
 
         await self._call(MgmtV1.tenant_settings_path, update)
         return await self.load_tenant_settings(tenant_id)
+
+    # -- converting an anonymous user (operations.convert) -------------------------------------------
+    # Added for the conversion wizard; the methods above are unchanged.
+
+    async def users_with_address(self, address: str) -> list[User]:
+        """Every user holding `address` as a login ID, an email or a phone, whatever its case; test
+        users and users of any status included (a disabled user still owns its addresses)."""
+        variants = tuple(dict.fromkeys([address, address.lower()]))
+        filters = [UserFilter(login_ids=variants, test_users="include")]
+        if "@" in address:
+            filters.append(UserFilter(emails=variants, test_users="include"))
+        else:
+            filters.append(UserFilter(phones=(address,), test_users="include"))
+        found: dict[str, User] = {}
+        for wanted in filters:
+            users, _ = await self.search_users(wanted, page=0, limit=100)
+            found.update((user.user_id, user) for user in users)
+        return list(found.values())
+
+    async def management_sign_in(self, login_id: str, *, refresh_seconds: int = 900) -> str:
+        """A refresh JWT for the user, without its credentials (`mgmt.jwt.sign_in`): what the OTP
+        update calls need to act on its behalf. Short-lived; end it with `end_session`. Descope
+        records it as a sign-in of the user."""
+        options = MgmtLoginOptions(refresh_duration=refresh_seconds)
+        answer = await self._call(
+            MgmtV1.mgmt_sign_in_path, lambda: self._client.mgmt.jwt.sign_in(login_id, options)
+        )
+        return str(answer["refreshSessionToken"]["jwt"])
+
+    async def send_update_code(self, login_id: str, address: str, *, phone: bool, refresh_jwt: str) -> str:
+        """Have Descope send a one-time code to `address`, a new email (or phone, by text message) of the
+        user signed in by `refresh_jwt`; verifying the code adds it as a verified login ID. Returns the
+        masked address Descope sent it to. `Conflict` when another user has it as a login ID."""
+
+        async def send() -> str:
+            try:
+                if phone:
+                    return await self._client.otp.update_user_phone(
+                        DeliveryMethod.SMS, login_id, address, refresh_jwt, add_to_login_ids=True
+                    )
+                return await self._client.otp.update_user_email(
+                    login_id, address, refresh_jwt, add_to_login_ids=True
+                )
+            except AuthException as exc:
+                raise _session_refused(exc) or exc from None
+
+        path = (
+            f"{EndpointsV1.update_user_phone_otp_path}/sms"
+            if phone
+            else EndpointsV1.update_user_email_otp_path
+        )
+        return str(await self._call(path, send))
+
+    async def verify_update_code(self, login_id: str, code: str, *, phone: bool) -> tuple[User, str]:
+        """Verify the code sent by `send_update_code`: the user as Descope then holds it, and the
+        refresh JWT of the session Descope opened for it (end it with `end_session`).
+        `core.convert.CodeRejected` says why a code was refused (wrong, expired, too many tries)."""
+        method = DeliveryMethod.SMS if phone else DeliveryMethod.EMAIL
+
+        async def verify() -> dict[str, Any]:
+            try:
+                return await self._client.otp.verify_code(method, login_id, code)
+            except AuthException as exc:
+                body = server_error_body(exc.error_message)
+                reason = CODE_REJECTIONS.get(str(body.get("errorCode", "")))
+                if reason is not None:
+                    raise CodeRejected(reason, f"HTTP {exc.status_code} {body.get('errorCode')}") from None
+                raise
+
+        path = f"{EndpointsV1.verify_code_auth_path}/{'sms' if phone else 'email'}"
+        answer = await self._call(path, verify)
+        return User.from_api(answer["user"]), str(answer["refreshSessionToken"]["jwt"])
+
+    async def end_session(self, refresh_jwt: str) -> None:
+        """Log out the one session of this refresh JWT (the user's other sessions stay)."""
+
+        async def logout() -> None:
+            try:
+                await self._client.logout(refresh_jwt)
+            except AuthException as exc:
+                raise _session_refused(exc) or exc from None
+
+        await self._call(EndpointsV1.logout_path, logout)
+
+    async def update_login_id(self, login_id: str, new_login_id: str | None) -> User:
+        """Replace the login ID `login_id` by `new_login_id`, or remove it when None (a user keeps at
+        least one). `Conflict` when `new_login_id` is another user's."""
+        return await self._user_change(
+            MgmtV1.user_update_login_id_path, lambda: self._user.update_login_id(login_id, new_login_id)
+        )
+
+    async def set_email(self, login_id: str, email: str, *, verified: bool) -> User:
+        """Set the email and its verified flag as given ("" removes it): for putting back a state seen
+        before. Use `update_email` for a new address (it refuses another user's)."""
+        return await self._user_change(
+            MgmtV1.user_update_email_path,
+            lambda: self._user.update_email(login_id, email or None, verified=verified),
+        )
+
+    async def set_phone(self, login_id: str, phone: str, *, verified: bool) -> User:
+        """Set the phone and its verified flag as given ("" removes it); see `set_email`."""
+        return await self._user_change(
+            MgmtV1.user_update_phone_path,
+            lambda: self._user.update_phone(login_id, phone or None, verified=verified),
+        )
+
+    async def update_display_name(self, login_id: str, name: str) -> User:
+        """Set the user's display name ("" clears it)."""
+        return await self._user_change(
+            MgmtV1.user_update_name_path, lambda: self._user.update_display_name(login_id, name)
+        )
+
+
+def _session_refused(exc: AuthException) -> GatewayError | None:
+    """A 401 on an auth call acting for a user means its session was refused, not the management key
+    (which `map_error` would say): the user was signed out, disabled or deleted meanwhile."""
+    if exc.status_code != 401:
+        return None
+    reason = server_error_body(exc.error_message).get("errorMessage") or ""
+    text = (
+        "Descope refused the session the console opened for this user "
+        "(signed out, disabled or deleted meanwhile)"
+    )
+    return TokenInvalid(f"{text}{f': {reason}' if reason else ''}.", f"HTTP 401 {exc.error_message or ''}")
