@@ -15,7 +15,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING
 
 import PySide6
-from PySide6.QtCore import QByteArray, Qt, Signal, qVersion
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QTableWidget,
@@ -45,12 +46,15 @@ import anonconsole
 from anonconsole.core.chosen import UserAction
 from anonconsole.core.classify import ANONYMOUS_TENANT_NAME
 from anonconsole.core.errors import GatewayError
+from anonconsole.core.lifecycle import BarFilter
+from anonconsole.operations.audit_log import AuditLog
 from anonconsole.operations.overview import Overview, load_overview
 from anonconsole.runtime import messages
 from anonconsole.runtime.tasks import TaskOwner
 from anonconsole.views import style
 from anonconsole.views.error_dialog import ErrorDialog
 from anonconsole.views.layout_store import layout_settings
+from anonconsole.views.lifecycle_page import LifecyclePage
 from anonconsole.views.users_area import UsersArea
 from anonconsole.views.users_view import UsersView
 from anonconsole.views.widgets import camel, named
@@ -59,6 +63,8 @@ if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
 
 log = logging.getLogger(__name__)
+
+LIFECYCLE_DELAY_MS = 1000  # after the last count change, so a cull's batches redraw it once
 
 # What an error notice is about, so the success that makes it untrue can hide it.
 CONNECTION, OVERVIEW, USERS = "connection", "overview", "users"
@@ -97,6 +103,12 @@ PAGES = (
         "all",
         "All users",
         "Every user of the project in one searchable, sortable table, loaded page by page.",
+    ),
+    PageSpec(
+        "lifecycle",
+        "Lifecycle",
+        "How many anonymous users came, were converted and culled; their ages and expirations; the "
+        "anonymous share of the monthly active users.",
     ),
     PageSpec(
         "audit",
@@ -390,10 +402,16 @@ class MainWindow(QMainWindow):
         self.pages = named(QStackedWidget(), "pages", "Pages")
         self.overview = OverviewPage()
         self.users = UsersArea(self)
+        self.lifecycle = LifecyclePage()
         for spec in PAGES:
             self.navigation.addItem(spec.title)
             if spec.key == "overview":
                 page: QWidget = self.overview
+            elif spec.key == "lifecycle":  # four charts: scrolled, so the window can stay small
+                page = named(QScrollArea(), "lifecycleScroll", "Lifecycle")
+                page.setWidget(self.lifecycle)
+                page.setWidgetResizable(True)
+                page.setFrameShape(QFrame.Shape.NoFrame)
             elif spec.key in self.users.views:
                 page = self.users.views[spec.key]
             else:
@@ -404,6 +422,15 @@ class MainWindow(QMainWindow):
         self.users.loading_changed.connect(self._show_loading)
         self.users.message.connect(self._users_message)
         self.users.load_succeeded.connect(lambda: self.clear_notice(CONNECTION, USERS))
+        self.users.load_succeeded.connect(self.refresh_lifecycle)
+        # Users acted on here (a cull's batch, a chosen-user action) change the counts without a
+        # load: the lifecycle follows once they settle.
+        self._lifecycle_timer = QTimer(self)
+        self._lifecycle_timer.setSingleShot(True)
+        self._lifecycle_timer.setInterval(LIFECYCLE_DELAY_MS)
+        self._lifecycle_timer.timeout.connect(self.refresh_lifecycle)
+        self.users.counts_changed.connect(self._counts_settling)
+        self.lifecycle.filter_requested.connect(self.show_bar)
         self.navigation.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.navigation.currentRowChanged.connect(lambda row: self.users.set_active(PAGES[row].key))
         self.navigation.currentRowChanged.connect(self._update_user_actions)
@@ -481,6 +508,22 @@ class MainWindow(QMainWindow):
             self.pages.removeWidget(old)
             old.deleteLater()
         self.pages.setCurrentIndex(self.navigation.currentRow())
+
+    def refresh_lifecycle(self) -> None:
+        """Draw the Lifecycle page from the users loaded now and this profile's audit entries."""
+        if self._gateway is None or not self.users.table_loaded or self.users.loading:
+            return
+        work = self.lifecycle.show_from_log(self.users.table, AuditLog(), self._profile_name)
+        self._tasks.start(work, key="lifecycle")
+
+    def _counts_settling(self, _counts: object) -> None:
+        if self.users.table_loaded and not self.users.loading:
+            self._lifecycle_timer.start()
+
+    def show_bar(self, wanted: BarFilter) -> None:
+        """A bar clicked on the Lifecycle page: the Anonymous page shows that bar's users."""
+        self.users.views["anonymous"].show_bar_filter(wanted)
+        self.show_page("anonymous")
 
     def show_page(self, key: str) -> None:
         """Select a page as the user would by clicking it in the navigation."""
@@ -609,6 +652,8 @@ class MainWindow(QMainWindow):
             action.setEnabled(False)
         self.overview.clear(text)
         self.users.clear()
+        self._lifecycle_timer.stop()
+        self.lifecycle.clear(text)
         self._reset_counts()
         self.statusBar().clearMessage()  # "Loaded 3,005 users": about the project that went
 
@@ -760,6 +805,7 @@ class MainWindow(QMainWindow):
         self.close()
         await self._tasks.aclose()
         await self.users.close()
+        await self.lifecycle.aclose()
 
 
 def about_text() -> str:

@@ -42,6 +42,7 @@ from qasync import asyncSlot
 
 from anonconsole.core.classify import Kind
 from anonconsole.core.errors import GatewayError
+from anonconsole.core.lifecycle import BarFilter
 from anonconsole.core.records import TestUsers, User
 from anonconsole.core.user_table import Column, TableFilter, UserTable
 from anonconsole.models.users_model import USER_ROLE, AnyColumn, ModelColumn, UsersModel
@@ -176,6 +177,7 @@ class UsersView(QWidget):
         self._error = ""
         self._connected = True  # False: the window has no connection, the page says so
         self.user_actions: list[QAction] = []  # the window's actions on chosen users, for the context menu
+        self.bar_filter: BarFilter | None = None  # a bar clicked on the Lifecycle page, until removed
         name = kind.value if kind else "all"
         self.setObjectName(camel("usersView", name))
         self.setAccessibleName(f"{kind.label if kind else 'All'} users")
@@ -237,6 +239,12 @@ class UsersView(QWidget):
         self.clear_button.setObjectName("clearFilters")
         self.clear_button.setAccessibleName("Clear filters")
         self.clear_button.clicked.connect(self.clear_filters)
+        self.bar_chip = QPushButton(self)
+        self.bar_chip.setObjectName("barFilter")
+        self.bar_chip.setAccessibleName("Filter from the Lifecycle page: press to remove it")
+        self.bar_chip.setToolTip("Users of the bar clicked on the Lifecycle page; press to show all again")
+        self.bar_chip.hide()
+        self.bar_chip.clicked.connect(lambda: self.show_bar_filter(None))
         self.count_label = QLabel(self)
         self.count_label.setObjectName("countLabel")
         self.count_label.setAccessibleName("Rows shown")
@@ -244,6 +252,7 @@ class UsersView(QWidget):
         row = QHBoxLayout()
         for widget in (self.status_filter, self.created_filter, self.expiry_filter, self.test_filter):
             row.addWidget(widget)
+        row.addWidget(self.bar_chip)
         row.addWidget(self.clear_button)
         row.addStretch(1)
         row.addWidget(self.count_label)
@@ -323,7 +332,7 @@ class UsersView(QWidget):
         if created_days:
             bound = int((datetime.now(UTC) - timedelta(days=abs(created_days))).timestamp())
             created_from, created_to = (bound, None) if created_days > 0 else (None, bound)
-        return TableFilter(
+        spec = TableFilter(
             kind=self.kind,
             text=self.search.text(),
             statuses=frozenset({status}) if status else frozenset(),
@@ -332,6 +341,14 @@ class UsersView(QWidget):
             expired=self.expiry_filter.currentData() if not self.expiry_filter.isHidden() else None,
             test_users=self.test_filter.currentData(),
         )
+        return spec if self.bar_filter is None else self.bar_filter.table_filter(spec)
+
+    def show_bar_filter(self, wanted: BarFilter | None) -> None:
+        """Show only the users of a Lifecycle bar (None: remove it); the other filters still apply."""
+        self.bar_filter = wanted
+        self.bar_chip.setText(f"{wanted.description}  ✕" if wanted else "")
+        self.bar_chip.setVisible(wanted is not None)
+        self.apply_filters()
 
     def apply_filters(self) -> None:
         self._search_timer.stop()
@@ -346,6 +363,8 @@ class UsersView(QWidget):
         self.search.blockSignals(True)
         self.search.clear()
         self.search.blockSignals(False)
+        self.bar_filter = None
+        self.bar_chip.hide()
         self.apply_filters()
 
     def focus_search(self) -> None:
@@ -360,6 +379,7 @@ class UsersView(QWidget):
             self.created_filter,
             self.expiry_filter,
             self.test_filter,
+            self.bar_chip,
             self.clear_button,
             self.view,
             self._message_button,

@@ -152,12 +152,14 @@ def test_a_refused_key_is_explained_and_never_shown(
 
 def test_users_pages_are_views_and_the_rest_say_they_are_not_available_yet(window: MainWindow) -> None:
     titles = [window.navigation.item(row).text() for row in range(window.navigation.count())]
-    assert titles == ["Overview", "Anonymous", "Regular", "Needs attention", "All users", "Audit"]
+    assert titles == ["Overview", "Anonymous", "Regular", "Needs attention", "All users", "Lifecycle", "Audit"]
     for key in ("anonymous", "regular", "attention", "all"):
         window.show_page(key)
         assert window.pages.currentWidget() is window.users.views[key]
         assert window.pages.currentWidget().state_text == "Loading users…" or window.gateway is None
-    for spec in PAGES[5:]:
+    window.show_page("lifecycle")
+    assert window.pages.currentWidget().widget() is window.lifecycle
+    for spec in PAGES[6:]:
         window.show_page(spec.key)
         page = window.pages.currentWidget()
         assert page.objectName() == f"{spec.key}Page"
@@ -413,3 +415,18 @@ def test_column_layout_and_window_geometry_are_remembered(qtbot: QtBot, console_
     assert second.height() == 530
     other = second.users.views["all"].view.horizontalHeader()
     assert not any(other.isSectionHidden(i) for i in range(other.count())), "each page keeps its own"
+
+
+def test_a_lifecycle_bar_shows_its_users_on_the_anonymous_page_until_removed(window: MainWindow) -> None:
+    from anonconsole.core.lifecycle import BarFilter
+
+    page = window.users.views["anonymous"]
+    window.lifecycle.filter_requested.emit(BarFilter("Last active 1–3 months ago", active_from=10, active_to=20))
+    assert window.pages.currentWidget() is page
+    assert page.bar_chip.isVisibleTo(page)
+    assert "1–3 months" in page.bar_chip.text()
+    spec = page.current_filter()
+    assert (spec.active_from, spec.active_to) == (10, 20)
+    page.bar_chip.click()
+    assert not page.bar_chip.isVisibleTo(page)
+    assert page.current_filter().active_from is None
