@@ -17,9 +17,6 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-
 from anonconsole.core.classify import AnonymousPolicy, Kind, classify, format_duration, kind_of
 from anonconsole.core.errors import GatewayError
 from anonconsole.core.records import User
@@ -57,6 +54,17 @@ class Address:
         return self.value
 
 
+def warm_up() -> None:
+    """Import what checking addresses needs, e.g. in a worker thread when the wizard opens, so the
+    first keystroke does not wait for it.
+
+    phonenumbers and email-validator are imported where they are used: 150 ms of imports that the
+    gateway (which imports this module for `CodeRejected`) and the console's start-up skip.
+    """
+    import email_validator  # noqa: F401
+    import phonenumbers  # noqa: F401
+
+
 def parse_address(channel: Channel, text: str, *, region: str | None = None) -> Address:
     """The address typed, checked and normalised; raises `InputError` saying what is wrong.
 
@@ -66,11 +74,15 @@ def parse_address(channel: Channel, text: str, *, region: str | None = None) -> 
     if not text:
         raise InputError(f"Type the {channel.label}.")
     if channel is Channel.EMAIL:
+        from email_validator import EmailNotValidError, validate_email
+
         try:
             checked = validate_email(text, check_deliverability=False)
         except EmailNotValidError as exc:
             raise InputError(f"Not a valid email address: {exc}") from None
         return Address(channel, checked.normalized)
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -104,6 +116,8 @@ def _same_phone(a: str, b: str) -> bool:
         return False
     if a == b:
         return True
+    import phonenumbers
+
     try:
         fa, fb = (
             phonenumbers.format_number(phonenumbers.parse(x, None), phonenumbers.PhoneNumberFormat.E164)

@@ -208,6 +208,13 @@ class CodeVerification:
             return Refusal(
                 (rejection_sentence(exc.reason, sent_to=sent.sent_to, sent_ago=self._clock() - sent.at),)
             )
+        except Conflict as exc:
+            return Refusal(
+                (
+                    f"Another user took {self.address} since the code was sent, so Descope attached "
+                    f"nothing ({exc.user_message}). Find out with the person, or choose another address.",
+                )
+            )
         except ANSWER_MAY_BE_LOST as exc:
             try:
                 seen = await _look(self.gateway, self.user.user_id)

@@ -49,6 +49,7 @@ from anonconsole.core.convert import (
     parse_address,
     parse_code,
     review_rows,
+    warm_up,
 )
 from anonconsole.core.errors import GatewayError
 from anonconsole.core.records import User
@@ -64,7 +65,7 @@ from anonconsole.operations.convert import (
 )
 from anonconsole.operations.shape import Refusal
 from anonconsole.runtime import messages
-from anonconsole.runtime.tasks import TaskOwner
+from anonconsole.runtime.tasks import TaskOwner, in_thread
 from anonconsole.views import style
 from anonconsole.views.widgets import named, tab_chain
 
@@ -555,6 +556,8 @@ class ApplyPage(_Page):
         self.report = None
         self.progress.clear()
         self.status.setText("Reading the user again…")
+        # Cancel cannot stop writes under way: they finish, or are undone, and the result says which.
+        self._wizard.button(QWizard.WizardButton.CancelButton).setEnabled(False)
         self._wizard.tasks.start(self._apply(), key="apply")
 
     def _progressed(self, done: int, total: int, text: str) -> None:
@@ -565,7 +568,11 @@ class ApplyPage(_Page):
         wizard = self._wizard
         plan = wizard.review_page.plan
         assert plan is not None
-        sent = wizard.code.sent if wizard.code is not None and not wizard.verification_page.attested else None
+        code = wizard.code
+        attested = wizard.verification_page.attested
+        if attested and code is not None:
+            await code.close()  # a code was sent before the agent chose to attest: end its session
+        sent = code.sent if code is not None and not attested else None
         report = await apply_conversion(
             wizard.gateway,
             plan,
@@ -667,6 +674,8 @@ class ConvertWizard(QWizard):
         self.code: CodeVerification | None = None
         self.report: ConversionReport | None = None
         self.tasks = TaskOwner("convert wizard")
+        if _loop_running():  # the address checks' libraries, imported before the first keystroke
+            self.tasks.start(in_thread(warm_up), key="warm up")
         self._closing = False
         self.address_page = AddressPage(self)
         self.check_page = CheckPage(self)

@@ -236,6 +236,20 @@ async def test_wrong_and_expired_codes_are_explained_and_a_new_code_works(
 
 
 @pytest.mark.asyncio
+async def test_an_address_taken_after_the_code_was_sent_is_not_attached(sandbox: Any, tenant_id: str) -> None:
+    user = anonymous_user(sandbox, tenant_id)
+    address = Address(Channel.EMAIL, unique_email())
+    async with gateway_for(sandbox) as gateway:
+        verification = CodeVerification(gateway, User.from_api(user), address, tenant_id=tenant_id)
+        assert isinstance(await verification.send(), CodeSent)
+        sandbox.client().mgmt.user.create(address.value)  # someone else signs up with it meanwhile
+        refused = await verification.verify(latest_code(sandbox, user["loginIds"][0]))
+    assert isinstance(refused, Refusal)
+    assert refused.problems[0].startswith(f"Another user took {address} since the code was sent")
+    assert user_of(sandbox, user["userId"])["loginIds"] == user["loginIds"]
+
+
+@pytest.mark.asyncio
 async def test_a_user_converted_by_someone_else_is_not_sent_a_code(sandbox: Any, tenant_id: str) -> None:
     user = anonymous_user(sandbox, tenant_id)
     client = sandbox.client()

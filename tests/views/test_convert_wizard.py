@@ -24,10 +24,12 @@ from conversions import (
     unique_email,
     unique_phone,
 )
-from PySide6.QtWidgets import QWizard
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QApplication, QWizard
 from tenants import anonymous_tenant
 from waiting import emitted, until, until_signal
 
+from anonconsole.app.palette import apply_color_scheme
 from anonconsole.core.records import User
 from anonconsole.gateway import Connection, Gateway
 from anonconsole.operations.audit_log import AuditLog
@@ -115,6 +117,8 @@ async def convert(wizard: ConvertWizard) -> Any:
     """Press Convert on the review page and wait for the result page; the report."""
     async with emitted(wizard.conversion_ended) as ended:
         await advance(wizard)
+        if wizard.currentPage() is wizard.apply_page:
+            shot(wizard, "apply")
     await until(lambda: wizard.currentPage() is wizard.result_page, what="the result page")
     shot(wizard, "result")
     return ended.args[0]
@@ -129,9 +133,20 @@ async def close(wizard: ConvertWizard) -> None:
 
 
 def shot(wizard: ConvertWizard, name: str) -> None:
-    if SHOTS:
-        assert (wizard.width(), wizard.height()) == (780, 600)
-        wizard.grab().save(str(Path(SHOTS) / f"convert-wizard-{name}.png"))
+    """The page shown, in light and dark, when CONVERT_WIZARD_SCREENSHOTS names a folder."""
+    if not SHOTS:
+        return
+    assert (wizard.width(), wizard.height()) == (780, 600)
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    try:
+        for scheme in ("light", "dark"):
+            apply_color_scheme(app, scheme)
+            QCoreApplication.sendPostedEvents()  # the palette change reaches the widgets as an event
+            wizard.grab().save(str(Path(SHOTS) / f"convert-wizard-{name}-{scheme}.png"))
+    finally:
+        apply_color_scheme(app, "light")
+        QCoreApplication.sendPostedEvents()
 
 
 def audit_lines(path: Path) -> list[dict[str, Any]]:
