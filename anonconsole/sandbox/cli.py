@@ -1,7 +1,10 @@
 """`anonconsole sandbox serve|outbox`: run the sandbox, or print what it would have sent.
 
-The management key is read from `DESCOPE_MANAGEMENT_KEY` only (never a command-line argument, which
-other users can read in the process list), hashed at once and removed from the environment.
+`serve` reads the management key from a file descriptor (`--key-fd N`: a pipe, a file, or 0 for
+standard input) or from `DESCOPE_MANAGEMENT_KEY`, never from the command line (which other users can
+read in the process list), and keeps only its hash. A key in the environment would stay readable in
+`/proc/<pid>/environ`, so `serve` then restarts itself without it (`handover`). One sandbox per
+database: a second `serve` on a file in use refuses to start, naming the first (`dblock`).
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from types import FrameType
 import httpx
 import uvicorn
 
+from anonconsole.sandbox import handover
 from anonconsole.sandbox.context import SandboxContext
 from anonconsole.sandbox.db import DatabaseUnusable, unusable
+from anonconsole.sandbox.dblock import DatabaseInUse, DatabaseLock
 from anonconsole.sandbox.faults import Faults
 from anonconsole.settings import paths
 from anonconsole.settings.files import write_atomically
@@ -34,6 +39,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8788
 GRACEFUL_SHUTDOWN_SECONDS = 3
 EXIT_UNUSABLE_DB = 3
+EXIT_DB_IN_USE = 4
+EXIT_NO_KEY = 2
 
 logger = logging.getLogger("anonconsole.sandbox")
 
@@ -63,7 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="run the Descope-compatible sandbox",
-        description=f"Run the sandbox until Ctrl+C. The management key comes from {KEY_ENV}.",
+        description=(
+            f"Run the sandbox until Ctrl+C. The management key comes from --key-fd (e.g. "
+            f"`--key-fd 0 < keyfile`, or a pipe) or from {KEY_ENV}; never from the command line."
+        ),
     )
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     serve.add_argument(
@@ -101,6 +111,27 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         metavar="P",
         help="share of connections closed unanswered (0 to 1)",
+    )
+    serve.add_argument(
+        "--error-after-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="share of requests served, then answered with a 500 (the change made, the answer lost)",
+    )
+    serve.add_argument(
+        "--drop-after-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="share of requests served, then their connection closed unanswered (0 to 1)",
+    )
+    serve.add_argument(
+        "--key-fd",
+        type=_non_negative,
+        default=None,
+        metavar="FD",
+        help=f"read the management key (one line) from this file descriptor; else from {KEY_ENV}",
     )
     serve.add_argument(
         "--rate-limits",
@@ -150,6 +181,21 @@ def _parser() -> argparse.ArgumentParser:
 def _take_key() -> str | None:
     """The key from the environment, removed from it so nothing this process starts inherits it."""
     return os.environ.pop(KEY_ENV, None) or None
+
+
+def _serve_key(args: argparse.Namespace) -> str:
+    """The key `serve` was given (descriptor first, else the environment), or KeyUnreadable."""
+    env_key = _take_key()
+    if args.key_fd is not None:
+        return handover.read_key(args.key_fd)
+    if env_key is None:
+        raise handover.KeyUnreadable(
+            f"give the management key on a file descriptor (--key-fd, e.g. `--key-fd 0 < keyfile`) or in "
+            f"the environment variable {KEY_ENV} (it is never accepted on the command line)."
+        )
+    if len(env_key.encode("utf-8")) > handover.MAX_KEY_BYTES:
+        raise handover.KeyUnreadable(f"{KEY_ENV} is longer than {handover.MAX_KEY_BYTES} bytes: not a key")
+    return env_key
 
 
 def _seed(ctx: SandboxContext, *, demo: bool, users: int | None) -> None:
@@ -222,30 +268,47 @@ def _already_stopping(signum: int, frame: FrameType | None) -> None:
     """Signal handler for after uvicorn's graceful shutdown: nothing left to do."""
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Run the sandbox until SIGTERM/SIGINT."""
-    from anonconsole.sandbox.server import build_app, create_context, hash_key
+def serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
+    """Run the sandbox until SIGTERM/SIGINT. `argv`: its own arguments, to restart itself with when
+    the key came in the environment (see `handover`)."""
+    handover.restart_without_key_in_environment(argv)
+    from anonconsole.sandbox.server import hash_key
 
-    key = _take_key()
-    if not key:
-        print(
-            f"anonconsole sandbox: set the management key in the environment variable {KEY_ENV} "
-            "(it is never accepted on the command line).",
-            file=sys.stderr,
-        )
-        return 2
+    try:
+        key_hash = hash_key(_serve_key(args))
+    except handover.KeyUnreadable as exc:
+        print(f"anonconsole sandbox: {exc.sentence}", file=sys.stderr)
+        return EXIT_NO_KEY
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     db: Path = (args.db or default_db()).resolve()
     try:
-        ctx = create_context(db, args.project_id, hash_key(key))
+        lock = DatabaseLock.acquire(db)
+    except DatabaseInUse as exc:
+        return _fail(args, exc.sentence, EXIT_DB_IN_USE)
+    try:
+        return _serve_locked(args, db, key_hash, lock)
+    finally:
+        lock.release()
+
+
+def _serve_locked(args: argparse.Namespace, db: Path, key_hash: str, lock: DatabaseLock) -> int:
+    """`serve` once the database is this process's alone."""
+    from anonconsole.sandbox.server import build_app, create_context
+
+    try:
+        ctx = create_context(db, args.project_id, key_hash)
         _seed(ctx, demo=args.demo, users=args.users)
     except DatabaseUnusable as exc:
         return _fail(args, exc.sentence, EXIT_UNUSABLE_DB)
     except sqlite3.DatabaseError as exc:  # damage the quick check at opening did not see
         return _fail(args, unusable(db, exc).sentence, EXIT_UNUSABLE_DB)
-    finally:
-        del key
-    faults = Faults(latency_ms=args.latency_ms, error_rate=args.error_rate, drop_rate=args.drop_rate)
+    faults = Faults(
+        latency_ms=args.latency_ms,
+        error_rate=args.error_rate,
+        drop_rate=args.drop_rate,
+        error_after_rate=args.error_after_rate,
+        drop_after_rate=args.drop_after_rate,
+    )
     app = build_app(ctx, faults=faults, rate_limits=args.rate_limits == "descope")
     try:
         sock = _listen(args.host, args.port)
@@ -256,6 +319,7 @@ def serve(args: argparse.Namespace) -> int:
     ready = {"url": url, "pid": os.getpid(), "projectId": args.project_id, "db": str(db)}
 
     def on_ready() -> None:
+        lock.announce({"pid": os.getpid(), "url": url})
         if args.ready_file:
             write_atomically(args.ready_file, json.dumps(ready))
         logger.info(
@@ -380,5 +444,5 @@ def main(argv: Sequence[str] | None = None, *, console_key: KeySource | None = N
     reader of its keyring entry; the sandbox itself never imports the keyring)."""
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        return serve(args)
+        return serve(args, sys.argv[1:] if argv is None else argv)
     return outbox(args, console_key)

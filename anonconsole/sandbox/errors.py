@@ -1,4 +1,4 @@
-"""Descope-shaped errors and request-body reading for the sandbox.
+"""Descope-shaped errors for the sandbox.
 
 Every failure the sandbox reports goes through `DescopeError`, so clients always see Descope's body
 `{"errorCode","errorDescription","errorMessage","message"}` (descope-api.md §1.7) and never a traceback.
@@ -8,10 +8,8 @@ forbidden), the code chosen here is marked so.
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from collections.abc import Callable
 
-from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 
@@ -24,6 +22,8 @@ class DescopeError(Exception):
         description: short description (errorDescription).
         message: details (errorMessage and message).
         headers: extra response headers (e.g. Retry-After).
+        lasting: writes that stand although the request fails and its other writes are rolled back
+            (Descope audits a failed sign-in); run after the rollback, in order.
     """
 
     def __init__(
@@ -40,6 +40,7 @@ class DescopeError(Exception):
         self.description = description
         self.message = message
         self.headers = headers or {}
+        self.lasting: list[Callable[[], None]] = []
 
     def body(self) -> dict[str, str]:
         body = {"errorCode": self.code, "errorDescription": self.description}
@@ -92,6 +93,16 @@ def password_expired() -> DescopeError:
     return DescopeError(400, "E062909", "Password expired", "Password expired, reset it to sign in")
 
 
+def too_large(limit_bytes: int) -> DescopeError:
+    """A request body over the sandbox's limit (413; code chosen here, Descope documents none)."""
+    return DescopeError(
+        413,
+        "E011008",
+        "Request too large",
+        f"The request body is larger than {limit_bytes // (1024 * 1024)} MiB; send less at a time",
+    )
+
+
 def unauthorized(message: str) -> DescopeError:
     """Missing or wrong credentials. Code chosen here: the contract names none for 401."""
     return DescopeError(401, "E011005", "Unauthorized", message)
@@ -115,91 +126,3 @@ def not_found(message: str) -> DescopeError:
 
 def tenant_not_found(tenant_id: str) -> DescopeError:
     return not_found(f"Tenant {tenant_id} not found")
-
-
-async def read_json(request: Request, *, array: bool = False) -> Any:
-    """Parse a request body as a JSON object (or array), or raise a Descope-shaped 400."""
-    raw = await request.body()
-    if not raw.strip():
-        if array:
-            raise bad_request("Request body must be a JSON array")
-        return {}
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise bad_request(f"Malformed JSON body: {exc.msg if hasattr(exc, 'msg') else exc}") from None
-    expected = list if array else dict
-    if not isinstance(data, expected):
-        raise bad_request(f"Request body must be a JSON {'array' if array else 'object'}")
-    return data
-
-
-class Body:
-    """Typed, strict access to a JSON object body.
-
-    Unknown fields are refused (Descope's API validates requests), `null` counts as absent, and every
-    wrong type is a Descope-shaped 400 naming the field. Call `done()` after reading to refuse unknown
-    fields; fields the SDK sends but the sandbox ignores must still be read (or listed in `ignore`).
-    """
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._data = data
-        self._seen: set[str] = set()
-
-    def has(self, name: str) -> bool:
-        return self._data.get(name) is not None
-
-    def _get(self, name: str, types: tuple[type, ...], type_name: str, required: bool) -> Any:
-        self._seen.add(name)
-        value = self._data.get(name)
-        if value is None:
-            if required:
-                raise missing_argument(name)
-            return None
-        if isinstance(value, bool) and bool not in types:
-            raise validation_failed(f"{name} must be {type_name}")
-        if not isinstance(value, types):
-            raise validation_failed(f"{name} must be {type_name}")
-        return value
-
-    def text(self, name: str, *, required: bool = False, default: str | None = None) -> str | None:
-        value = self._get(name, (str,), "a string", required)
-        if required and value == "":
-            raise missing_argument(name)
-        return default if value is None else value
-
-    def flag(self, name: str, *, default: bool | None = None) -> bool | None:
-        value = self._get(name, (bool,), "a boolean", False)
-        return default if value is None else value
-
-    def integer(self, name: str, *, required: bool = False, default: int | None = None) -> int | None:
-        """An integer; int64 may also arrive as a decimal string (protobuf JSON), accepted too."""
-        self._seen.add(name)
-        value = self._data.get(name)
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        value = self._get(name, (int,), "an integer", required)
-        return default if value is None else value
-
-    def strings(self, name: str, *, required: bool = False) -> list[str] | None:
-        value: list[str] | None = self._get(name, (list,), "a list of strings", required)
-        if value is not None and not all(isinstance(v, str) for v in value):
-            raise validation_failed(f"{name} must be a list of strings")
-        return value
-
-    def array(self, name: str, *, required: bool = False) -> list[Any] | None:
-        value: list[Any] | None = self._get(name, (list,), "a list", required)
-        return value
-
-    def obj(self, name: str, *, required: bool = False) -> dict[str, Any] | None:
-        value: dict[str, Any] | None = self._get(name, (dict,), "an object", required)
-        return value
-
-    def ignore(self, *names: str) -> None:
-        """Fields accepted for compatibility but without effect in the sandbox."""
-        self._seen.update(names)
-
-    def done(self) -> None:
-        unknown = sorted(set(self._data) - self._seen)
-        if unknown:
-            raise validation_failed(f"Unknown field(s): {', '.join(unknown)}")

@@ -30,14 +30,22 @@ class RateLimiter:
         self._clock = clock
         self._counts: dict[tuple[str, str], tuple[int, int]] = {}
 
-    def check(self, path: str, *, project_id: str, client_ip: str) -> None:
-        """Count one request; raise errors.rate_limited (429, Retry-After) when over the limit."""
+    def check(self, path: str, *, project_id: str | None, client_ip: str) -> None:
+        """Count one request; raise errors.rate_limited (429, Retry-After) when over the limit.
+
+        `project_id` None: a request that failed authentication. It counts in its client's own
+        bucket, apart from the project's, so whoever knows a project ID cannot spend its budget.
+        """
         bucket = limit_for(path, self._limits)
         if bucket is None:
             return
         now = self._clock()
         window = int(now // bucket.window_seconds)
-        key = (bucket.name, project_id if bucket.per_project else client_ip)
+        if bucket.per_project:
+            who = project_id if project_id is not None else f"unauthenticated {client_ip}"
+        else:
+            who = client_ip
+        key = (bucket.name, who)
         start, count = self._counts.get(key, (window, 0))
         if start != window:
             start, count = window, 0

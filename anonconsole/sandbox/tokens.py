@@ -222,8 +222,11 @@ class TokenIssuer:
         """Signature, expiry and kind of one of our tokens, or a Descope 401.
 
         `iat` is not checked: after a revocation it may lead the clock by < 1 s (see `_issued_at`).
+        The header's `kid` must name our key, as the SDK's own check against the JWKS requires.
         """
         try:
+            if jwt.get_unverified_header(token).get("kid") != self.kid:
+                raise errors.unauthorized("Invalid token: unknown signing key")
             claims = jwt.decode(
                 token,
                 self._public_key,

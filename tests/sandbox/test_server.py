@@ -20,22 +20,10 @@ from starlette.routing import Route
 
 from anonconsole.sandbox.routes.common import RouteTable
 from anonconsole.sandbox.server import build_app, create_context, hash_key
+from sandbox.answers import descope_error
 
 if TYPE_CHECKING:
     from conftest import RunningSandbox
-
-ERROR_KEYS = {"errorCode", "errorDescription", "errorMessage", "message"}
-
-
-def _descope_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, str]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == ERROR_KEYS
-    assert body["errorCode"].startswith("E")
-    assert len(body["errorCode"]) == 7
-    if code:
-        assert body["errorCode"] == code
-    return body
 
 
 def test_health_needs_no_auth(sandbox: RunningSandbox) -> None:
@@ -47,19 +35,19 @@ def test_health_needs_no_auth(sandbox: RunningSandbox) -> None:
 
 
 def test_unknown_path_is_descope_404(sandbox: RunningSandbox) -> None:
-    _descope_error(httpx.get(f"{sandbox.url}/v1/auth/nothing-here"), 404)
+    descope_error(httpx.get(f"{sandbox.url}/v1/auth/nothing-here"), 404)
 
 
 def test_wrong_method_is_descope_405_with_allow(sandbox: RunningSandbox) -> None:
     response = httpx.delete(f"{sandbox.url}/_sandbox/health")
-    _descope_error(response, 405)
+    descope_error(response, 405)
     assert "GET" in response.headers["allow"]
 
 
 def test_405_on_a_shared_path_names_the_first_routes_methods(sandbox: RunningSandbox) -> None:
     """`tenants` declares the settings' POST before their GET, so a wrong method is told POST."""
     response = httpx.put(f"{sandbox.url}/v1/mgmt/tenant/settings", headers=sandbox.mgmt_headers())
-    _descope_error(response, 405)
+    descope_error(response, 405)
     assert response.headers["allow"] == "POST"
 
 
@@ -74,7 +62,7 @@ def test_route_table_mounts_in_declaration_order() -> None:
     with pytest.raises(ValueError, match="No HTTP method"):
         table.add("/b", first)
     mounted = table.routes()
-    assert [(r.path, r.methods, r.endpoint) for r in mounted if isinstance(r, Route)] == [
+    assert [(r.path, r.methods, r.endpoint.__wrapped__) for r in mounted if isinstance(r, Route)] == [
         ("/a", {"POST"}, first),
         ("/a", {"GET", "HEAD"}, first),
     ]
@@ -101,8 +89,8 @@ def test_leading_double_slash_is_tolerated(sandbox: RunningSandbox) -> None:
 )
 def test_management_bearer_refused(sandbox: RunningSandbox, headers: dict[str, str]) -> None:
     filled = {k: v.format(project=sandbox.project_id, key=sandbox.management_key) for k, v in headers.items()}
-    _descope_error(httpx.get(f"{sandbox.url}/_sandbox/outbox", headers=filled), 401)
-    _descope_error(httpx.post(f"{sandbox.url}/v1/mgmt/auth/signin", headers=filled, json={}), 401)
+    descope_error(httpx.get(f"{sandbox.url}/_sandbox/outbox", headers=filled), 401)
+    descope_error(httpx.post(f"{sandbox.url}/v1/mgmt/auth/signin", headers=filled, json={}), 401)
 
 
 def test_management_bearer_accepted_with_matching_header(sandbox: RunningSandbox) -> None:
@@ -137,7 +125,7 @@ def test_bad_bodies_are_descope_400(sandbox: RunningSandbox, content: bytes, cod
         content=content,
         headers={"Authorization": f"Bearer {sandbox.project_id}", "Content-Type": "application/json"},
     )
-    _descope_error(response, 400, code)
+    descope_error(response, 400, code)
 
 
 def test_outbox_lists_and_clears(sandbox: RunningSandbox, sdk: DescopeClient) -> None:
@@ -152,7 +140,7 @@ def test_outbox_lists_and_clears(sandbox: RunningSandbox, sdk: DescopeClient) ->
     assert httpx.delete(f"{sandbox.url}/_sandbox/outbox", headers=headers).json() == {}
     assert httpx.get(f"{sandbox.url}/_sandbox/outbox", headers=headers).json() == {"messages": []}
     bad = httpx.get(f"{sandbox.url}/_sandbox/outbox", params={"limit": "many"}, headers=headers)
-    _descope_error(bad, 400)
+    descope_error(bad, 400)
 
 
 @pytest.mark.asyncio
@@ -170,7 +158,7 @@ async def test_unexpected_error_is_descope_500_without_traceback(
     with caplog.at_level(logging.ERROR, logger="anonconsole.sandbox"):
         async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
             response = await client.get("/v1/auth/boom")
-    body = _descope_error(response, 500)
+    body = descope_error(response, 500)
     assert "secret internals" not in response.text
     assert "Traceback" not in response.text
     assert body["errorMessage"] == "Internal server error"
@@ -241,7 +229,10 @@ def test_faults_can_target_one_operation_at_run_time(start_sandbox: Any) -> None
         "errorRate": 1.0,
         "dropRate": 0.0,
         "rateLimitRate": 0.0,
+        "errorAfterRate": 0.0,
+        "dropAfterRate": 0.0,
         "paths": ["/v1/mgmt/tenant/settings"],
+        "times": None,
     }
     tenant_id = client.mgmt.tenant.create("Targeted")["id"]  # other paths are served
     with pytest.raises(AuthException) as caught:

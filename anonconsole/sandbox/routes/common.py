@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -10,8 +11,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from anonconsole.sandbox import errors
+from anonconsole.sandbox.body import Body, read_json
 from anonconsole.sandbox.context import SandboxContext
-from anonconsole.sandbox.errors import Body
 from anonconsole.sandbox.store import MANAGEMENT_ACTOR, Store
 
 USER = "/v1/mgmt/user"
@@ -25,29 +26,60 @@ class RouteTable:
     """One module's routes, declared next to their handlers and mounted in the order declared.
 
     Order matters only where routes share a path: Starlette's 405 lists the first one's methods.
+    Every handler runs in one transaction (`atomic`) unless declared with `atomic=False`.
     """
 
     def __init__(self) -> None:
-        self._entries: list[tuple[str, Endpoint, tuple[str, ...]]] = []
+        self._entries: list[tuple[str, Endpoint, tuple[str, ...], bool]] = []
 
-    def __call__(self, path: str, *methods: str) -> Callable[[E], E]:
+    def __call__(self, path: str, *methods: str, atomic: bool = True) -> Callable[[E], E]:
         """Decorator: serve the handler below at `path` for `methods`."""
 
         def register(handler: E) -> E:
-            self.add(path, handler, *methods)
+            self.add(path, handler, *methods, atomic=atomic)
             return handler
 
         return register
 
-    def add(self, path: str, handler: Endpoint, *methods: str) -> None:
-        """Serve `handler` at `path` for `methods`; for handlers a factory makes."""
+    def add(self, path: str, handler: Endpoint, *methods: str, atomic: bool = True) -> None:
+        """Serve `handler` at `path` for `methods`; for handlers a factory makes.
+
+        `atomic=False` is for a handler that yields to the event loop while it writes (a big batch):
+        it must group its own writes, each in a transaction that does not span an `await`.
+        """
         if not methods:
             raise ValueError(f"No HTTP method for {path}")
-        self._entries.append((path, handler, methods))
+        self._entries.append((path, handler, methods, atomic))
 
     def routes(self) -> list[BaseRoute]:
         """New Starlette routes for one app, in the order they were declared."""
-        return [Route(path, handler, methods=list(methods)) for path, handler, methods in self._entries]
+        return [
+            Route(path, atomic_handler(handler) if atomic else handler, methods=list(methods))
+            for path, handler, methods, atomic in self._entries
+        ]
+
+
+def atomic_handler(handler: Endpoint) -> Endpoint:
+    """`handler` with all its writes in one transaction: a request that fails changes nothing.
+
+    The body is read first, so nothing inside the transaction waits on the network: the handler's own
+    reads of the body return at once, and no other request runs on the shared connection meanwhile.
+    Writes an error marks as lasting (a failed sign-in's audit record) are made after the rollback.
+    """
+
+    @functools.wraps(handler)
+    async def atomic(request: Request) -> Response:
+        await request.body()
+        store = context(request).store
+        try:
+            with store.transaction():
+                return await handler(request)
+        except errors.DescopeError as exc:
+            for write in exc.lasting:
+                write()
+            raise
+
+    return atomic
 
 
 def context(request: Request) -> SandboxContext:
@@ -57,7 +89,7 @@ def context(request: Request) -> SandboxContext:
 
 
 async def read_body(request: Request) -> Body:
-    return Body(await errors.read_json(request))
+    return Body(await read_json(request))
 
 
 async def context_and_body(request: Request) -> tuple[SandboxContext, Body]:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from anonconsole.sandbox import errors
-from anonconsole.sandbox.errors import Body
+from anonconsole.sandbox.body import Body
 from anonconsole.sandbox.routes import signin
 from anonconsole.sandbox.routes.common import (
     USER,
@@ -72,7 +72,7 @@ async def generate_enchanted_link(request: Request) -> JSONResponse:
 
 def _timeout(b: Body) -> int:
     """Seconds an embedded or sign-up token stays valid (0: the 10 minutes of every link token)."""
-    seconds = b.integer("timeout") or 0
+    seconds = b.integer("timeout", bits=32) or 0
     if seconds < 0:
         raise errors.invalid_argument("timeout must not be negative")
     return seconds

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from anonconsole.sandbox import errors
-from anonconsole.sandbox.errors import Body
+from anonconsole.sandbox import fields as user_fields
+from anonconsole.sandbox.body import Body
 from anonconsole.sandbox.routes import signin
 from anonconsole.sandbox.routes.common import RouteTable, context, read_body
 
@@ -70,8 +71,8 @@ def _otp_method(request: Request) -> str:
 
 def delivery_address(user: dict[str, Any], method: str, login_id: str) -> str:
     if method in PHONE_METHODS:
-        return user.get("phone") or (login_id if login_id.startswith("+") else "")
-    return user.get("email") or (login_id if "@" in login_id else "")
+        return user.get("phone") or (login_id if user_fields.is_phone(login_id) else "")
+    return user.get("email") or (login_id if "@" in login_id and user_fields.is_email(login_id) else "")
 
 
 def _read_login_options(body: Body) -> None:
@@ -112,9 +113,9 @@ def _create_otp_user(request: Request, login_id: str, method: str, fields: dict[
     store = context(request).store
     if store.user_by_login_id(login_id) is not None:
         raise errors.user_already_exists()
-    if method in PHONE_METHODS and "phone" not in fields and login_id.startswith("+"):
+    if method in PHONE_METHODS and "phone" not in fields and user_fields.is_phone(login_id):
         fields["phone"] = login_id
-    if method == "email" and "email" not in fields and "@" in login_id:
+    if method == "email" and "email" not in fields and "@" in login_id and user_fields.is_email(login_id):
         fields["email"] = login_id
     return store.create_user(login_id, **fields)
 
@@ -184,8 +185,7 @@ async def otp_verify(request: Request) -> Response:
     store = context(request).store
     user = store.user_by_login_id(login_id)
     if user is None or not store.consume_otp(login_id, method, code):
-        signin.login_failed(request, user, login_id, "otp")
-        raise errors.invalid_otp()
+        raise signin.login_failed(request, user, login_id, "otp", errors.invalid_otp())
     signin.ensure_enabled(user)
     user = _apply_verified_contact(request, user, method, login_id)
     return signin.issue(request, user, method="otp", amr=["sms" if method in PHONE_METHODS else method])
@@ -203,6 +203,9 @@ async def _otp_update(request: Request, method: str, field: str) -> Response:
     body.text("templateId")
     body.text("providerId")
     body.done()
+    (user_fields.check_email if field == "email" else user_fields.check_phone)(value)
+    if add:
+        user_fields.check_login_id(value)
     _, user = signin.signed_in_user(request)
     signin.owned_login_id(user, login_id)
     store = context(request).store

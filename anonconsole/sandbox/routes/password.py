@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from anonconsole.sandbox import errors, passwords
-from anonconsole.sandbox.errors import Body
+from anonconsole.sandbox.body import Body
 from anonconsole.sandbox.routes import signin
 from anonconsole.sandbox.routes.common import RouteTable, context, read_body
 from anonconsole.sandbox.routes.otp import send_code
@@ -49,8 +49,8 @@ def _password_user(request: Request, login_id: str, password: str) -> dict[str, 
     store = context(request).store
     user = store.user_by_login_id(login_id)
     if user is None or not store.check_password(user["userId"], password):
-        signin.login_failed(request, user, login_id, "password")
-        raise errors.unauthorized("Invalid login ID or password")
+        invalid = errors.unauthorized("Invalid login ID or password")
+        raise signin.login_failed(request, user, login_id, "password", invalid)
     signin.ensure_enabled(user)
     return user
 

@@ -76,8 +76,8 @@ async def role_search(request: Request) -> JSONResponse:
 async def audit_search(request: Request) -> JSONResponse:
     store = context(request).store
     b = await read_body(request)
-    limit = b.integer("limit") or MAX_LIMIT
-    page = b.integer("page") or 0
+    limit = b.integer("limit", bits=32) or MAX_LIMIT
+    page = b.integer("page", bits=32) or 0
     if not 0 < limit <= MAX_LIMIT or page < 0:
         raise errors.invalid_argument(f"limit must be 1..{MAX_LIMIT} and page non-negative")
     audits = store.search_audit(

@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 
 import anonconsole
 from anonconsole.sandbox import errors
+from anonconsole.sandbox.body import Body, checked_integer, read_json
 from anonconsole.sandbox.faults import Faults
 from anonconsole.sandbox.routes.common import RouteTable, context
 
@@ -31,13 +32,7 @@ def _query_int(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.validation_failed(f"{name} must be an integer") from None
-    if value < 0:
-        raise errors.invalid_argument(f"{name} must not be negative")
-    return value
+    return checked_integer(name, raw, bits=32, minimum=0)
 
 
 @route("/_sandbox/outbox", "GET", "DELETE")
@@ -52,8 +47,17 @@ async def outbox(request: Request) -> Response:
     return JSONResponse({"messages": store.list_outbox(limit=limit, login_id=login_id)})
 
 
-def _rate(data: dict[str, object], name: str) -> float:
-    value = data.get(name) or 0
+RATES = {
+    "errorRate": "error_rate",
+    "dropRate": "drop_rate",
+    "rateLimitRate": "rate_limit_rate",
+    "errorAfterRate": "error_after_rate",
+    "dropAfterRate": "drop_after_rate",
+}
+
+
+def _rate(body: Body, name: str) -> float:
+    value = body.raw(name) or 0
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise errors.validation_failed(f"{name} must be a number between 0 and 1")
     return float(value)
@@ -63,26 +67,21 @@ def _rate(data: dict[str, object], name: str) -> float:
 async def faults(request: Request) -> Response:
     """Read or change the fault knobs of the running sandbox (demos and reliability tests).
 
-    POST {"latencyMs": int, "errorRate": 0..1, "dropRate": 0..1, "rateLimitRate": 0..1,
-    "paths": [path prefixes]}; every field optional (absent = off / all paths).
+    POST {"latencyMs": int, "errorRate", "dropRate", "rateLimitRate", "errorAfterRate",
+    "dropAfterRate": 0..1, "paths": [path prefixes], "times": int}; every field optional (absent = off,
+    all paths, no limit on the number of faults). See `Faults` for which knob fails before the change
+    and which after it.
     """
     knobs: Faults = request.app.state.faults
     if request.method == "POST":
-        data = await errors.read_json(request)
-        body = errors.Body(data)
-        latency = body.integer("latencyMs", default=0) or 0
-        error_rate, drop_rate, limited = (_rate(data, n) for n in ("errorRate", "dropRate", "rateLimitRate"))
-        body.ignore("errorRate", "dropRate", "rateLimitRate")
+        body = Body(await read_json(request))
+        latency = body.integer("latencyMs", default=0, bits=32) or 0
+        rates = {field: _rate(body, name) for name, field in RATES.items()}
         prefixes = tuple(body.strings("paths") or ())
+        times = body.integer("times", bits=32, minimum=0)
         body.done()
         try:
-            knobs.set(
-                latency_ms=latency,
-                error_rate=error_rate,
-                drop_rate=drop_rate,
-                paths=prefixes,
-                rate_limit_rate=limited,
-            )
+            knobs.set(latency_ms=latency, paths=prefixes, times=times, **rates)
         except ValueError as exc:
             raise errors.invalid_argument(str(exc)) from None
     return JSONResponse(knobs.to_json())

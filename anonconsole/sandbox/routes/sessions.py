@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from anonconsole.sandbox import errors
+from anonconsole.sandbox.body import Body
 from anonconsole.sandbox.context import DEFAULT_REFRESH_SECONDS, DEFAULT_SESSION_SECONDS
-from anonconsole.sandbox.errors import Body
 from anonconsole.sandbox.routes import signin
 from anonconsole.sandbox.routes.common import (
     USER,
@@ -132,9 +132,13 @@ async def select_tenant(request: Request) -> Response:
 
 
 def _token_options(body: Body) -> tuple[dict[str, Any], int | None]:
-    """The custom claims (reserved ones dropped) and refresh seconds (None: default) a token call sends."""
+    """The custom claims (reserved ones dropped) and refresh seconds (None: default) a token call sends.
+
+    `refreshDuration` is an int32 (Descope's API reference); a negative one, which would mint a pair
+    already expired, is refused (chosen: Descope documents no minimum; 0 means the default).
+    """
     claims = signin.custom_claims(body.obj("customClaims"))
-    return claims, body.integer("refreshDuration") or None
+    return claims, body.integer("refreshDuration", bits=32, minimum=0) or None
 
 
 @route("/v1/mgmt/auth/signin", "POST")

@@ -8,7 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from anonconsole.sandbox import errors
-from anonconsole.sandbox.errors import Body, DescopeError
+from anonconsole.sandbox import fields as user_fields
+from anonconsole.sandbox.body import Body
+from anonconsole.sandbox.errors import DescopeError
 from anonconsole.sandbox.routes.common import context
 from anonconsole.sandbox.tokens import parse_bearer
 
@@ -153,16 +155,24 @@ def sign_up_fields(user: dict[str, Any] | None) -> dict[str, Any]:
     return fields
 
 
-def login_failed(request: Request, user: dict[str, Any] | None, login_id: str, method: str) -> None:
+def login_failed(
+    request: Request, user: dict[str, Any] | None, login_id: str, method: str, error: DescopeError
+) -> DescopeError:
+    """`error`, carrying the LoginFailed audit record of a known user: it stands although the
+    request fails (its other writes are rolled back), as Descope audits failed sign-ins."""
     if user is not None:
-        context(request).store.add_audit(
-            "LoginFailed",
-            user_id=user["userId"],
-            login_ids=[login_id],
-            type="warn",
-            method=method,
-            remote_address=_client_ip(request),
+        store, user_id, ip = context(request).store, user["userId"], _client_ip(request)
+        error.lasting.append(
+            lambda: store.add_audit(
+                "LoginFailed",
+                user_id=user_id,
+                login_ids=[login_id],
+                type="warn",
+                method=method,
+                remote_address=ip,
+            )
         )
+    return error
 
 
 def create_signup_user(request: Request, login_id: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -175,9 +185,9 @@ def create_signup_user(request: Request, login_id: str, fields: dict[str, Any]) 
     if store.user_by_login_id(login_id) is not None:
         raise errors.user_already_exists()
     fields = dict(fields)
-    if "email" not in fields and "@" in login_id:
+    if "email" not in fields and "@" in login_id and user_fields.is_email(login_id):
         fields["email"] = login_id
-    if "phone" not in fields and login_id.startswith("+"):
+    if "phone" not in fields and user_fields.is_e164(login_id):
         fields["phone"] = login_id
     for kind in ("email", "phone"):
         fields[f"verified_{kind}"] = bool(fields.get(f"verified_{kind}")) and bool(fields.get(kind))

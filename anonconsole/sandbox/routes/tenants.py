@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from anonconsole.sandbox import errors
-from anonconsole.sandbox.errors import Body
+from anonconsole.sandbox.body import Body
 from anonconsole.sandbox.routes.common import Handler, RouteTable, context, context_and_body, ok, read_body
 from anonconsole.sandbox.store import MANAGEMENT_ACTOR, UNIT_SECONDS, Store
 
@@ -135,8 +135,14 @@ SETTINGS_FIELDS: dict[str, str] = {
 }
 
 
+# The longest lifetime accepted (chosen: Descope documents no maximum): 2^31-1 seconds, about 68
+# years, which every token's `exp` and every date derived from it can still express.
+MAX_LIFETIME_SECONDS = 2**31 - 1
+
+
 def _validate_settings(s: dict[str, Any]) -> None:
-    """Units, auth type and the documented lifetime rule (session ≥ 3 minutes and ≤ refresh)."""
+    """Units, auth type, the documented lifetime rule (session ≥ 3 minutes and ≤ refresh) and the
+    sandbox's bound on any lifetime (MAX_LIFETIME_SECONDS)."""
     if s["authType"] not in ("none", "saml", "oidc"):
         raise errors.invalid_argument("authType must be none, saml or oidc")
     for prefix in ("refreshToken", "sessionToken", "stepupToken", "inactivity"):
@@ -146,6 +152,10 @@ def _validate_settings(s: dict[str, Any]) -> None:
             raise errors.invalid_argument(f"{amount_key} must not be negative")
         if unit not in UNIT_SECONDS and not (unit == "" and prefix in ("stepupToken", "inactivity")):
             raise errors.invalid_argument(f"{amount_key}Unit must be one of: {', '.join(UNIT_SECONDS)}")
+        if s[amount_key] * UNIT_SECONDS.get(unit, 0) > MAX_LIFETIME_SECONDS:
+            raise errors.invalid_argument(
+                f"{amount_key} is too long: at most {MAX_LIFETIME_SECONDS} seconds (about 68 years)"
+            )
     session = s["sessionTokenExpiration"] * UNIT_SECONDS[s["sessionTokenExpirationUnit"]]
     refresh = s["refreshTokenExpiration"] * UNIT_SECONDS[s["refreshTokenExpirationUnit"]]
     if session < 180:
@@ -166,7 +176,10 @@ async def tenant_settings_update(request: Request) -> JSONResponse:
     current = ctx.store.tenant_settings(tenant_id)
     if current is None:
         raise errors.tenant_not_found(tenant_id)
-    sent = {name: getattr(b, kind)(name) for name, kind in SETTINGS_FIELDS.items()}
+    sent = {
+        name: b.integer(name, bits=32) if kind == "integer" else getattr(b, kind)(name)
+        for name, kind in SETTINGS_FIELDS.items()
+    }
     tenant_fields = {
         "selfProvisioningDomains": b.strings("selfProvisioningDomains") or [],
         **{

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from anonconsole.sandbox import errors
-from anonconsole.sandbox.errors import Body
+from anonconsole.sandbox.body import Body
 from anonconsole.sandbox.routes import common
 from anonconsole.sandbox.routes.users import create_handler, search_handler
 from anonconsole.sandbox.store import Store

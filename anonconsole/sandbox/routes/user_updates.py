@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from anonconsole.sandbox import errors, passwords
+from anonconsole.sandbox.body import Body
 from anonconsole.sandbox.context import SandboxContext
-from anonconsole.sandbox.errors import Body
 from anonconsole.sandbox.routes import common
 from anonconsole.sandbox.routes.users import checked_status
 

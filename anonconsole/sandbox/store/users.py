@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from anonconsole.sandbox import errors, passwords
+from anonconsole.sandbox import errors, fields, passwords
 from anonconsole.sandbox.store.base import StoreBase, dump_json, insert_sql, load_json, marks, new_id
 
 PASSWORD_STATES = ("none", "active", "temporary", "expired")
@@ -342,11 +342,23 @@ class UserStore(StoreBase):
         password_hash: str | None = None,
         password_state: str | None = None,
     ) -> dict[str, Any]:
-        """Create a user; raises errors.user_already_exists when a login id is taken.
+        """Create a user; raises errors.user_already_exists when a login id is taken, and a 400
+        when a login ID, name, email or phone breaks `fields`' rules.
 
         `password` is hashed; `password_hash` (already hashed, or passwords.UNUSABLE) skips hashing.
         """
         login_ids = list(dict.fromkeys([login_id, *additional_login_ids]))
+        fields.check_user_fields(
+            {
+                "login_ids": login_ids,
+                "name": name,
+                "given_name": given_name,
+                "middle_name": middle_name,
+                "family_name": family_name,
+                "email": email,
+                "phone": phone,
+            }
+        )
         pairs = _tenant_pairs(user_tenants)
         self._check_tenants(pairs)
         now = self._ms(at)
@@ -386,6 +398,7 @@ class UserStore(StoreBase):
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
+        fields.check_user_fields(changes)
         rec = self._require(user_id)
         old_login_ids = list(rec["login_ids"])
         if "user_tenants" in changes:
