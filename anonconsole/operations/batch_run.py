@@ -26,6 +26,7 @@ from anonconsole.gateway import Gateway
 from anonconsole.operations.audit_log import AuditEntry, AuditLog
 from anonconsole.operations.journal import Journal, JournalState
 from anonconsole.operations.shape import Progress
+from anonconsole.runtime import gc_policy
 
 # Users per request. One delete_batch (or patch_batch) request acts on the whole batch; its re-check
 # costs one search (and a cull's one history request). 500 keeps a lost answer's reconciliation to
@@ -237,8 +238,16 @@ class BatchRun:
     ) -> RunReport:
         """Carry out the plan (or the rest of it, from `resume`); never raises GatewayError.
 
-        `started`: extra fields of the "run started" audit entry.
+        `started`: extra fields of the "run started" audit entry. No full garbage collection while it
+        runs: one walks every object of the plan and the table (200-480 ms at 200,000 users, timed
+        with gc.callbacks during a run); young collections still run.
         """
+        with gc_policy.no_full_collections():
+            return await self._run(stop, resume, started)
+
+    async def _run(
+        self, stop: asyncio.Event | None, resume: JournalState[Any] | None, started: dict[str, Any]
+    ) -> RunReport:
         batch_index = 0
         todo = list(self.user_ids)
         if resume is not None:

@@ -175,7 +175,7 @@ class UserActionDialog(QDialog):
         for row, cells in enumerate(shown):
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(text))
-        for column, width in enumerate((280, 240, 130)[: len(headings) - 1]):
+        for column, width in enumerate((250, 200, 120)[: len(headings) - 1]):
             self.table.setColumnWidth(column, width)
         self.table.setVisible(bool(rows))
         more = (
