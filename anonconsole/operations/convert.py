@@ -166,17 +166,23 @@ class CodeVerification:
             check = await check_address(
                 self.gateway, self.user.user_id, self.address, tenant_id=self.tenant_id
             )
-            if not check.ok:
-                return Refusal(tuple(check.sentences()))
-            assert check.user is not None
-            self.user = check.user
-            await self.close()  # the session of an earlier code is not needed any more
-            refresh = await self.gateway.management_sign_in(
-                self.user.primary_login_id, refresh_seconds=SESSION_SECONDS
+        except GatewayError as exc:
+            return Refusal((f"The user and the address could not be checked again: {exc.user_message}",))
+        if not check.ok or check.user is None:
+            return Refusal(tuple(check.sentences()))
+        self.user = check.user
+        await self.close()  # the session of an earlier code is not needed any more
+        login_id = self.user.primary_login_id
+        try:
+            refresh = await self.gateway.management_sign_in(login_id, refresh_seconds=SESSION_SECONDS)
+        except GatewayError as exc:
+            return Refusal(
+                (f"The console could not act for the user, so no code was sent: {exc.user_message}",)
             )
-            self._sessions.append(refresh)
+        self._sessions.append(refresh)
+        try:
             masked = await self.gateway.send_update_code(
-                self.user.primary_login_id, self.address.value, phone=self._phone, refresh_jwt=refresh
+                login_id, self.address.value, phone=self._phone, refresh_jwt=refresh
             )
         except Conflict as exc:
             return Refusal((f"Descope refused {self.address}: {exc.user_message}",))
