@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject
 from anonconsole.app.cull_flow import CullFlow
 from anonconsole.app.user_action_flow import UserActionFlow
 from anonconsole.core.chosen import UserAction
+from anonconsole.core.classify import Kind
 from anonconsole.gateway import Connection, ConnectionCheck, Gateway, GatewayError
 from anonconsole.launcher.bootstrap import SandboxBootstrap
 from anonconsole.launcher.process import SandboxError
@@ -29,6 +30,7 @@ from anonconsole.runtime.tasks import TaskOwner, in_thread
 from anonconsole.settings import key_store
 from anonconsole.settings.profiles import SANDBOX, ConfigError, Profile, ProfileStore, resolve_key
 from anonconsole.views.connect_dialog import ConnectDialog
+from anonconsole.views.convert_wizard import ConvertWizard
 from anonconsole.views.doctor_dialog import DoctorDialog
 from anonconsole.views.main_window import MainWindow
 from anonconsole.views.tenant_wizard import TenantWizard
@@ -60,6 +62,7 @@ class ConnectionManager(QObject):
         window.cull_requested.connect(self.open_cull)
         self.user_actions = UserActionFlow(window)
         window.user_action_requested.connect(self.open_user_action)
+        window.convert_requested.connect(self.open_convert_wizard)
 
     # -- connecting -------------------------------------------------------------------------------
 
@@ -236,6 +239,36 @@ class ConnectionManager(QObject):
         if gateway is None or profile is None:
             return None
         return self.user_actions.open(gateway, profile, action)
+
+    def open_convert_wizard(self) -> ConvertWizard | None:
+        """Users → Convert: the wizard on the one anonymous user selected in the page shown."""
+        gateway, profile, window = self.window.gateway, self.profile, self.window
+        view = window.current_users_view()
+        users = view.selected_users() if view is not None else []
+        if gateway is None or profile is None or len(users) != 1:
+            messages.warning("Select one anonymous user to convert.")
+            return None
+        (user,) = users
+        table = window.users.table
+        row = table.row_of(user.user_id)
+        if row is None or table.kind(row) is not Kind.ANONYMOUS:
+            messages.warning("Only an anonymous user can be converted; this one is not anonymous.")
+            return None
+        wizard = ConvertWizard(
+            gateway,
+            user,
+            tenant_id=table.policy.tenant_id,
+            profile=profile.name,
+            audit=AuditLog(),
+            allow_attestation=profile.allow_attestation,
+            parent=window,
+        )
+        wizard.converted.connect(lambda updated: window.users.users_updated_here([updated]))
+        wizard.finished.connect(wizard.deleteLater)
+        self._dialogs.add(wizard)
+        wizard.finished.connect(lambda _result: self._dialogs.discard(wizard))
+        wizard.open()
+        return wizard
 
     def open_doctor(self) -> DoctorDialog | None:
         gateway, profile = self.window.gateway, self.profile

@@ -53,6 +53,7 @@ from anonconsole.runtime import messages
 from anonconsole.runtime.tasks import TaskOwner
 from anonconsole.views import style
 from anonconsole.views.error_dialog import ErrorDialog
+from anonconsole.views.export_dialog import export_view
 from anonconsole.views.layout_store import layout_settings
 from anonconsole.views.lifecycle_page import LifecyclePage
 from anonconsole.views.users_area import UsersArea
@@ -250,6 +251,7 @@ class MainWindow(QMainWindow):
     verify_requested = Signal()
     cull_requested = Signal()
     user_action_requested = Signal(object)
+    convert_requested = Signal()
     connection_changed = Signal(object)
     overview_loaded = Signal()
     overview_failed = Signal(str)
@@ -332,6 +334,24 @@ class MainWindow(QMainWindow):
                 UserAction.ENABLE, "&Enable users…", QKeySequence("Ctrl+Shift+E")
             ),
         }
+        self.convert_action = QAction(
+            "Con&vert to a regular user…", self, shortcut=QKeySequence("Ctrl+Shift+V")
+        )
+        self.convert_action.setObjectName("convertAction")
+        self.convert_action.setToolTip(
+            "Give the selected anonymous user an email or phone Descope verified, keeping its user ID "
+            "(Ctrl+Shift+V)"
+        )
+        self.convert_action.setEnabled(False)
+        self.convert_action.triggered.connect(self.convert_requested)
+        self.export_action = QAction("&Export the page…", self, shortcut=QKeySequence("Ctrl+E"))
+        self.export_action.setObjectName("exportAction")
+        self.export_action.setToolTip(
+            "Write the users the page shows (after search and filters, visible columns in order) to CSV "
+            "or JSON (Ctrl+E)"
+        )
+        self.export_action.setEnabled(False)
+        self.export_action.triggered.connect(self.export_page)
         for action in self._project_actions():
             action.setEnabled(False)
 
@@ -339,6 +359,7 @@ class MainWindow(QMainWindow):
         menus.setObjectName("menuBar")
         file_menu = menus.addMenu("&File")
         file_menu.addAction(self.connect_action)
+        file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         view_menu = menus.addMenu("&View")
@@ -351,6 +372,8 @@ class MainWindow(QMainWindow):
         tools.addAction(self.cull_action)
         users_menu = menus.addMenu("&Users")
         users_menu.setObjectName("usersMenu")
+        users_menu.addAction(self.convert_action)
+        users_menu.addSeparator()
         users_menu.addActions(list(self.user_actions.values()))
         menus.addMenu("&Help").addAction(self.about_action)
         toolbar = self.addToolBar("Main")
@@ -362,7 +385,9 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.tenant_setup_action)
         toolbar.addAction(self.cull_action)
         toolbar.addSeparator()
+        toolbar.addAction(self.convert_action)
         toolbar.addActions(list(self.user_actions.values()))
+        toolbar.addAction(self.export_action)
 
     def _user_action(self, action: UserAction, text: str, shortcut: QKeySequence) -> QAction:
         """An action on the users selected in the page shown (menu, toolbar, context menu, key)."""
@@ -383,11 +408,21 @@ class MainWindow(QMainWindow):
         return page if isinstance(page, UsersView) else None
 
     def _update_user_actions(self, *_args: object) -> None:
-        """Delete/Disable/Enable are on when connected and the page shown has users selected."""
+        """Delete/Disable/Enable are on when connected and the page shown has users selected;
+        Convert when exactly one is; Export when a users page is shown."""
         view = self.current_users_view()
-        chosen = view is not None and bool(view.selected_rows())
+        live = self._gateway is not None and not self._connecting
+        selected = len(view.selected_rows()) if view is not None else 0
         for action in self.user_actions.values():
-            action.setEnabled(self._gateway is not None and not self._connecting and chosen)
+            action.setEnabled(live and selected > 0)
+        self.convert_action.setEnabled(live and selected == 1)
+        self.export_action.setEnabled(live and view is not None)
+
+    def export_page(self) -> None:
+        """File → Export: the users page shown, to a file chosen in a dialog (progress, Cancel)."""
+        view = self.current_users_view()
+        if view is not None:
+            self._tasks.start(export_view(self, view), key="export")
 
     def _project_actions(self) -> tuple[QAction, ...]:
         """The actions that act on the connected project: off whenever none is connected."""
@@ -435,7 +470,7 @@ class MainWindow(QMainWindow):
         self.navigation.currentRowChanged.connect(lambda row: self.users.set_active(PAGES[row].key))
         self.navigation.currentRowChanged.connect(self._update_user_actions)
         for view in self.users.views.values():
-            view.user_actions = list(self.user_actions.values())
+            view.user_actions = [self.convert_action, *self.user_actions.values()]
             view.selection_changed.connect(self._update_user_actions)
         self.navigation.setCurrentRow(0)
         splitter = named(QSplitter(), "mainSplitter", "Main area")
@@ -648,7 +683,8 @@ class MainWindow(QMainWindow):
     def _show_not_connected(self, text: str) -> None:
         """Nothing of any project shown, nothing to act on: the overview, the four users pages and
         their counts, the details; refresh, tenant setup and verify off."""
-        for action in (self.refresh_action, *self._project_actions(), *self.user_actions.values()):
+        chosen = (self.convert_action, self.export_action, *self.user_actions.values())
+        for action in (self.refresh_action, *self._project_actions(), *chosen):
             action.setEnabled(False)
         self.overview.clear(text)
         self.users.clear()

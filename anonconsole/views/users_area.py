@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from anonconsole.core.classify import ANONYMOUS_TENANT_NAME, AnonymousPolicy, Kind
 from anonconsole.core.errors import GatewayError
+from anonconsole.core.records import User
 from anonconsole.core.user_table import UserTable
 from anonconsole.models.users_loader import UsersLoader
 from anonconsole.operations.anonymous_tenant import anonymous_policy
@@ -127,6 +128,14 @@ class UsersArea(QObject):
         )
         if len(rows):
             self._rows_changed(rows)
+
+    def users_updated_here(self, users: Sequence[User]) -> None:
+        """Users this console just changed (a conversion): their rows, kinds and counts follow at once."""
+        added, changed = self.table.upsert(users)
+        if len(added):
+            self._rows_added(added)
+        if len(changed):
+            self._rows_changed(changed)
 
     def refresh(self) -> None:
         """Reload the users of the current connection; rows, selection and scroll position stay."""

@@ -249,3 +249,52 @@ def test_delete_in_the_search_box_edits_the_text_and_opens_nothing(
             await closed(manager)
 
     arun(scenario(), timeout=240)
+
+
+def test_convert_opens_the_wizard_on_the_one_anonymous_user_and_the_pages_follow(
+    qtbot: Any, arun: Callable[..., Any], start_sandbox: Any, tmp_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    """Users → Convert: on exactly one selected anonymous user; a conversion moves it from the
+    Anonymous page to the Regular one without a reload."""
+    from dataclasses import replace
+
+    sandbox = start_sandbox(demo=True, project_id=PROJECT)
+    manager, profile = connected(qtbot, sandbox, tmp_path)
+    window = manager.window
+
+    async def scenario() -> None:
+        try:
+            assert await manager.switch_to(profile)
+            await loaded(manager)
+            window.show_page("anonymous")
+            page = window.users.views["anonymous"]
+            assert window.export_action.isEnabled()  # a users page is shown
+            select(page, range(2))
+            assert not window.convert_action.isEnabled()  # one user at a time
+            page.view.selectionModel().clearSelection()
+            (chosen,) = select(page, range(1))
+            assert window.convert_action.isEnabled()
+            assert window.convert_action in page.user_actions
+            wizard = manager.open_convert_wizard()
+            assert wizard is not None
+            assert wizard.user.user_id == chosen
+            table = window.users.table
+            before = table.counts()
+            converted = replace(
+                table.user(table.row_of(chosen)),  # type: ignore[arg-type]
+                email="now.regular@example.com",
+                verified_email=True,
+                tenants=(),
+            )
+            wizard.converted.emit(converted)
+            after = table.counts()
+            assert after[Kind.ANONYMOUS] == before[Kind.ANONYMOUS] - 1
+            assert after[Kind.REGULAR] == before[Kind.REGULAR] + 1
+            assert chosen not in shown_ids(page)
+            window.show_page("regular")
+            assert chosen in shown_ids(window.users.views["regular"])
+            wizard.reject()
+        finally:
+            await closed(manager)
+
+    arun(scenario(), timeout=240)
