@@ -388,6 +388,36 @@ async def test_lost_answers_are_settled_by_looking(start_sandbox: Any, tmp_path:
 
 
 @pytest.mark.asyncio
+async def test_answers_dropped_after_the_write_are_settled_by_looking(
+    start_sandbox: Any, tmp_path: Path
+) -> None:
+    """The sandbox serves the request, then drops the connection (its after-the-write fault): the
+    verification and the tenant removal happened, only their answers were lost."""
+    sandbox = start_sandbox()
+    tenant_id = anonymous_tenant(sandbox)
+    user = anonymous_user(sandbox, tenant_id)
+    address = Address(Channel.EMAIL, unique_email())
+    async with gateway_for(sandbox) as gateway:
+        verification = CodeVerification(gateway, User.from_api(user), address, tenant_id=tenant_id)
+        assert isinstance(await verification.send(), CodeSent)
+        sandbox.set_faults(dropAfterRate=1, times=1, paths=["/v1/auth/otp/verify/email"])
+        verified = await verification.verify(latest_code(sandbox, user["loginIds"][0]))
+        assert isinstance(verified, User), verified
+        sandbox.set_faults(dropAfterRate=1, times=1, paths=[REMOVE_TENANT])
+        report = await apply_conversion(
+            gateway,
+            verification.plan(),
+            audit=AuditLog(tmp_path / "a.jsonl"),
+            profile=PROFILE,
+            allow_attestation=False,
+        )
+        sandbox.set_faults()
+    assert report.ok, report.summary()
+    assert report.steps[1].detail == "its answer was lost; the user shows it"
+    assert user_of(sandbox, user["userId"])["loginIds"] == [address.value]
+
+
+@pytest.mark.asyncio
 async def test_cancelling_after_the_code_removes_the_address_again(
     sandbox: Any, tenant_id: str, tmp_path: Path
 ) -> None:
