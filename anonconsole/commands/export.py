@@ -8,7 +8,7 @@ and renamed once complete: a failure or Ctrl+C leaves nothing partial, and an ex
 
 Exit codes:
     0  the file was written
-    1  writing failed (a full disk, say) or was interrupted: nothing was left behind
+    1  writing failed (a full disk, say): nothing was left behind (Ctrl+C: 130, nothing left either)
     2  the profile cannot be used (unknown, no key, unreachable, refused key)
     3  refused, nothing was done: the output path cannot be written (no such folder, a folder, no
        permission), an unknown column, or no format given and none in the file name
