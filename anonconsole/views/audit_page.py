@@ -1,8 +1,9 @@
 """The Audit page: every change this console made (the local audit log), searchable and filterable,
 one entry in full, and Descope's own audit events for a user beside it.
 
-The log is read in a worker thread, the first time the page is shown and then only what was
-appended since (`reload`: after an action, on F5 or the Reload button, and when the file changes).
+The log is read the first time the page is shown and then only what was appended since (`reload`:
+after an action, on F5 or the Reload button, and when the file changes), never on the UI thread's
+time: the file in a worker thread, the parsing in short CPU turns on the loop.
 Filtering and sorting run on the model's columns, so they stay quick at 100k entries. Descope's
 events are fetched with the window's connection, in the background, newest lookup first.
 """
@@ -343,8 +344,8 @@ class AuditPage(QWidget):
 
     # ---- reading the log ------------------------------------------------------------------------
     def reload(self) -> None:
-        """Read what was appended to the log since the last read (all of it the first time), in a
-        worker thread. Call it after an action that writes entries; F5 and Reload call it too."""
+        """Read what was appended to the log since the last read (all of it the first time), in the
+        background. Call it after an action that writes entries; F5 and Reload call it too."""
         if self._reading:
             self._read_again = True  # the read under way may have missed the newest lines
             return
@@ -669,7 +670,8 @@ class AuditPage(QWidget):
         watched = self._watcher.files() + self._watcher.directories()
         if watched:
             self._watcher.removePaths(watched)
-        self._changed_timer.stop()
+        for timer in (self._changed_timer, self._events_timer, self._search_timer):
+            timer.stop()  # none of them may start work after this
         await self._tasks.aclose()
 
     def _layout_key(self, name: str) -> str:
