@@ -47,15 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gui.add_argument(
         "--page",
-        choices=("overview", "anonymous", "regular", "attention", "all"),
-        default="overview",
-        help="the page to show first (default: overview)",
+        choices=("overview", "anonymous", "regular", "attention", "all", "lifecycle", "audit"),
+        default=None,
+        help="the page to show first (default: the one shown when the console was last closed)",
     )
     gui.add_argument(
         "--color-scheme",
         choices=("system", "light", "dark"),
-        default="system",
-        help="palette: follow the OS (default), or force light or dark",
+        default=None,
+        help="palette: follow the OS, or force light or dark (default: the View → Theme choice, else the OS)",
     )
     doctor = commands.add_parser(
         "doctor",

@@ -26,8 +26,10 @@ from anonconsole.app.connections import ConnectionManager
 from anonconsole.app.palette import apply_color_scheme
 from anonconsole.launcher.bootstrap import SandboxBootstrap, demo_sandbox_options
 from anonconsole.runtime import gc_policy, messages
+from anonconsole.runtime.ui_collector import UiThreadCollector
 from anonconsole.settings import logs, paths
 from anonconsole.settings.profiles import SANDBOX, ProfileStore
+from anonconsole.views.layout_store import stored_theme
 from anonconsole.views.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -45,11 +47,20 @@ class GuiOptions:
 
     sandbox_db: Path | None = None
     screenshot: Path | None = None
-    color_scheme: str = "system"  # "system" | "light" | "dark"
-    page: str = "overview"  # the page shown first (a navigation key)
+    color_scheme: str | None = None  # "system" | "light" | "dark"; None: the View → Theme choice
+    page: str | None = None  # the page shown first (a navigation key); None: the one shown last
 
 
 # -- the application --------------------------------------------------------------------------------
+
+
+THEME = "anonconsoleTheme"  # the app's property holding the theme in use
+
+
+def use_theme(app: QApplication, theme: str) -> None:
+    """Apply `theme` ("system", "light", "dark") and remember it on the app."""
+    app.setProperty(THEME, theme)
+    apply_color_scheme(app, theme)
 
 
 def create_application(color_scheme: str = "system") -> QApplication:
@@ -65,13 +76,13 @@ def create_application(color_scheme: str = "system") -> QApplication:
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
     app.setStyle("Fusion")
-    apply_color_scheme(app, color_scheme)
-    if color_scheme == "system":
-        app.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_color_scheme(app))
+    use_theme(app, color_scheme)
+    # The OS switching light/dark matters while the theme follows the system (read at each change).
+    app.styleHints().colorSchemeChanged.connect(lambda _scheme: use_theme(app, app.property(THEME)))
     # The loop must outlive the window: closing it stops the sandbox before the app exits.
     app.setQuitOnLastWindowClosed(False)
-    if app.findChild(gc_policy.UiThreadCollector) is None:
-        gc_policy.UiThreadCollector(app).start()
+    if app.findChild(UiThreadCollector) is None:
+        UiThreadCollector(app).start()
     return app
 
 
@@ -175,7 +186,8 @@ async def amain(
     app.aboutToQuit.connect(quit_event.set)
     window.closed.connect(quit_event.set)
     _on_signals(window.close_quietly)
-    window.show_page(options.page)
+    window.show_page(options.page or window.last_page())
+    window.theme_changed.connect(lambda theme: use_theme(app, theme))
     window.show()
 
     bootstrap = bootstrap or sandbox_bootstrap(options)
@@ -203,7 +215,7 @@ def run_gui(options: GuiOptions | None = None) -> int:
     options = options or GuiOptions()
     log_path = setup_logging()
     log.info("AnonConsole %s starting; log at %s", anonconsole.__version__, log_path)
-    app = create_application(options.color_scheme)
+    app = create_application(options.color_scheme or stored_theme())
     window = MainWindow(DEMO_PROFILE)
     if options.screenshot is not None:
         window.resize(*SCREENSHOT_SIZE)

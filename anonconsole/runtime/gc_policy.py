@@ -1,6 +1,7 @@
 """When and where the cyclic garbage collector runs: only on the UI thread, and never for long.
 
-- **On the UI thread only** (`UiThreadCollector`). Left automatic, the collector runs in whichever
+- **On the UI thread only** (`runtime.ui_collector.UiThreadCollector`; this module has no Qt, so
+  the headless commands can use the rest). Left automatic, the collector runs in whichever
   thread happens to allocate; if that is a worker thread (keyring, file writes), the Qt objects it
   frees are destroyed there, their timers stay registered, and the next timer event crashes the
   app (seen in the test suite: a segfault in `QTimerInfoList::activateTimers` after "Timers cannot be
@@ -22,10 +23,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from PySide6.QtCore import QObject, QTimer
-
 NO_FULL_COLLECTION = 10**9  # a third-generation threshold no load reaches
-CHECK_INTERVAL_MS = 20  # young collections stay small (measured: 50 ms let them reach 10-25 ms)
 
 _loads_running = 0
 _saved_threshold: tuple[int, ...] = ()
@@ -69,26 +67,3 @@ def collect_due() -> int:
         generation += 1
     gc.collect(generation)
     return generation
-
-
-class UiThreadCollector(QObject):
-    """Turns automatic collection off and collects from a timer on the thread it lives in (the UI's)."""
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("uiThreadCollector")
-        self._timer = QTimer(self)
-        self._timer.setInterval(CHECK_INTERVAL_MS)
-        self._timer.timeout.connect(collect_due)
-
-    @property
-    def active(self) -> bool:
-        return self._timer.isActive()
-
-    def start(self) -> None:
-        gc.disable()
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
-        gc.enable()

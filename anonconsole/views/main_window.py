@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import PySide6
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -54,7 +54,7 @@ from anonconsole.runtime.tasks import TaskOwner
 from anonconsole.views import style
 from anonconsole.views.error_dialog import ErrorDialog
 from anonconsole.views.export_dialog import export_view
-from anonconsole.views.layout_store import layout_settings
+from anonconsole.views.layout_store import layout_settings, store_theme, stored_theme
 from anonconsole.views.lifecycle_page import LifecyclePage
 from anonconsole.views.users_area import UsersArea
 from anonconsole.views.users_view import UsersView
@@ -252,6 +252,7 @@ class MainWindow(QMainWindow):
     cull_requested = Signal()
     user_action_requested = Signal(object)
     convert_requested = Signal()
+    theme_changed = Signal(str)
     connection_changed = Signal(object)
     overview_loaded = Signal()
     overview_failed = Signal(str)
@@ -365,6 +366,19 @@ class MainWindow(QMainWindow):
         view_menu = menus.addMenu("&View")
         view_menu.addAction(self.refresh_action)
         view_menu.addAction(self.find_action)
+        view_menu.addSeparator()
+        theme_menu = view_menu.addMenu("&Theme")
+        theme_menu.setObjectName("themeMenu")
+        self.theme_actions: dict[str, QAction] = {}
+        themes = QActionGroup(self)
+        for theme, text in (("system", "Follow the &system"), ("light", "&Light"), ("dark", "&Dark")):
+            action = theme_menu.addAction(text)
+            action.setObjectName(camel("theme", theme, "action"))
+            action.setCheckable(True)
+            action.setChecked(theme == stored_theme())
+            action.triggered.connect(lambda _checked, chosen=theme: self.set_theme(chosen))
+            themes.addAction(action)
+            self.theme_actions[theme] = action
         tools = menus.addMenu("&Tools")
         tools.addAction(self.tenant_setup_action)
         tools.addAction(self.verify_action)
@@ -401,6 +415,12 @@ class MainWindow(QMainWindow):
         qaction.setEnabled(False)
         qaction.triggered.connect(lambda: self.user_action_requested.emit(action))
         return qaction
+
+    def set_theme(self, theme: str) -> None:
+        """View → Theme: remembered for the next start, applied by the app (`theme_changed`)."""
+        store_theme(theme)
+        self.theme_actions[theme].setChecked(True)
+        self.theme_changed.emit(theme)
 
     def current_users_view(self) -> UsersView | None:
         """The users page shown, if the page shown is one."""
@@ -473,7 +493,7 @@ class MainWindow(QMainWindow):
             view.user_actions = [self.convert_action, *self.user_actions.values()]
             view.selection_changed.connect(self._update_user_actions)
         self.navigation.setCurrentRow(0)
-        splitter = named(QSplitter(), "mainSplitter", "Main area")
+        self.splitter = splitter = named(QSplitter(), "mainSplitter", "Main area")
         splitter.addWidget(self.navigation)
         splitter.addWidget(self.pages)
         splitter.setStretchFactor(1, 1)
@@ -822,12 +842,31 @@ class MainWindow(QMainWindow):
         geometry = settings.value("mainWindow/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+        width = settings.value("mainWindow/navigationWidth")
+        # Applied once the window is shown: before that, the first layout redistributes the sizes.
+        self._navigation_width = (
+            int(width) if isinstance(width, (int, str)) and str(width).isdigit() else None
+        )
         for view in self.users.views.values():
             view.restore_layout(settings)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._navigation_width is not None:
+            total = sum(self.splitter.sizes())
+            self.splitter.setSizes([self._navigation_width, max(0, total - self._navigation_width)])
+            self._navigation_width = None
+
+    def last_page(self) -> str:
+        """The page shown when the console was last closed ("overview" the first time)."""
+        page = layout_settings().value("mainWindow/page", "overview")
+        return next((spec.key for spec in PAGES if spec.key == page), "overview")
 
     def _save_layout(self) -> None:
         settings = layout_settings()
         settings.setValue("mainWindow/geometry", self.saveGeometry())
+        settings.setValue("mainWindow/navigationWidth", self.splitter.sizes()[0])
+        settings.setValue("mainWindow/page", PAGES[max(0, self.navigation.currentRow())].key)
         for view in self.users.views.values():
             view.save_layout(settings)
         settings.sync()

@@ -8,7 +8,7 @@ import threading
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from anonconsole.runtime import gc_policy
+from anonconsole.runtime.ui_collector import UiThreadCollector
 
 
 def make_cycles() -> None:
@@ -20,7 +20,7 @@ def make_cycles() -> None:
 def test_the_app_turns_automatic_collection_off_and_collects_on_the_ui_thread(
     console_qapp: QApplication, qtbot: QtBot
 ) -> None:
-    collectors = console_qapp.findChildren(gc_policy.UiThreadCollector)
+    collectors = console_qapp.findChildren(UiThreadCollector)
     assert len(collectors) == 1
     assert collectors[0].active
     assert not gc.isenabled()

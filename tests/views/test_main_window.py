@@ -30,6 +30,7 @@ from anonconsole.core.user_table import Column
 from anonconsole.gateway import Connection, Gateway
 from anonconsole.runtime import messages
 from anonconsole.views.error_dialog import ErrorDialog
+from anonconsole.views.layout_store import layout_settings
 from anonconsole.views.main_window import PAGES, MainWindow
 
 DEMO = console_app.DEMO_PROFILE
@@ -152,7 +153,15 @@ def test_a_refused_key_is_explained_and_never_shown(
 
 def test_users_pages_are_views_and_the_rest_say_they_are_not_available_yet(window: MainWindow) -> None:
     titles = [window.navigation.item(row).text() for row in range(window.navigation.count())]
-    assert titles == ["Overview", "Anonymous", "Regular", "Needs attention", "All users", "Lifecycle", "Audit"]
+    assert titles == [
+        "Overview",
+        "Anonymous",
+        "Regular",
+        "Needs attention",
+        "All users",
+        "Lifecycle",
+        "Audit",
+    ]
     for key in ("anonymous", "regular", "attention", "all"):
         window.show_page(key)
         assert window.pages.currentWidget() is window.users.views[key]
@@ -421,7 +430,9 @@ def test_a_lifecycle_bar_shows_its_users_on_the_anonymous_page_until_removed(win
     from anonconsole.core.lifecycle import BarFilter
 
     page = window.users.views["anonymous"]
-    window.lifecycle.filter_requested.emit(BarFilter("Last active 1–3 months ago", active_from=10, active_to=20))
+    window.lifecycle.filter_requested.emit(
+        BarFilter("Last active 1–3 months ago", active_from=10, active_to=20)
+    )
     assert window.pages.currentWidget() is page
     assert page.bar_chip.isVisibleTo(page)
     assert "1–3 months" in page.bar_chip.text()
@@ -430,3 +441,34 @@ def test_a_lifecycle_bar_shows_its_users_on_the_anonymous_page_until_removed(win
     page.bar_chip.click()
     assert not page.bar_chip.isVisibleTo(page)
     assert page.current_filter().active_from is None
+
+
+def test_the_page_shown_the_navigation_width_and_the_theme_are_remembered(
+    qtbot: QtBot, console_qapp: QApplication
+) -> None:
+    first = MainWindow(DEMO)
+    qtbot.addWidget(first)
+    first.show()
+    assert first.last_page() == "overview"  # nothing remembered yet
+    first.show_page("lifecycle")
+    total = sum(first.splitter.sizes())
+    first.splitter.setSizes([220, total - 220])
+    width = first.navigation.width()
+    assert width == 220
+    themes: list[str] = []
+    first.theme_changed.connect(themes.append)
+    first.theme_actions["dark"].trigger()
+    assert themes == ["dark"]
+    first.close()
+
+    second = MainWindow(DEMO)
+    qtbot.addWidget(second)
+    second.show()
+    assert second.last_page() == "lifecycle"
+    # Offscreen the screen is 800 px wide, so the pages' minimum width may cap the navigation.
+    assert layout_settings().value("mainWindow/navigationWidth") in (width, str(width))
+    assert second.theme_actions["dark"].isChecked()
+    assert not second.theme_actions["system"].isChecked()
+    second.set_theme("system")
+    second.close()
+    assert MainWindow(DEMO).theme_actions["system"].isChecked()
