@@ -332,6 +332,10 @@ class CellTexts:
         return self.table.last_sign_ins()
 
     @cached_property
+    def _expires(self) -> np.ndarray:
+        return self.table.expiry_times()
+
+    @cached_property
     def _anonymous(self) -> np.ndarray:
         return self.table.kind_mask(Kind.ANONYMOUS)
 
@@ -357,19 +361,16 @@ class CellTexts:
         ]
 
     def _expiries(self, rows: Rows) -> list[str]:
-        """`UserTable.expiry_text`: when an anonymous user's refresh token expires (or did), for a
-        known lifetime; blank otherwise."""
-        policy = self.table.policy
-        if policy.refresh_seconds is None:
-            return [""] * len(rows)
-        left = self._last_active[rows] + (policy.refresh_seconds + policy.grace_seconds - self.now)
+        """`UserTable.expiry_text` for whole arrays: when a refresh token expires (or did), from the
+        expiry the table keeps; blank for users without one (not anonymous, no known lifetime)."""
+        expires = self._expires[rows]
+        known = expires != NONE
+        left = np.where(known, expires - self.now, 0)
         ahead = durations(left, self._durations)
         ago = durations(-left, self._durations)
         return [
-            "" if not anonymous else f"in {a}" if seconds >= 0 else f"expired {b} ago"
-            for anonymous, seconds, a, b in zip(
-                self._anonymous[rows].tolist(), left.tolist(), ahead, ago, strict=True
-            )
+            "" if not has else f"in {a}" if seconds >= 0 else f"expired {b} ago"
+            for has, seconds, a, b in zip(known.tolist(), left.tolist(), ahead, ago, strict=True)
         ]
 
 
