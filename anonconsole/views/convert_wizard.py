@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
 
 COMMIT = QWizard.WizardButton.CommitButton
+T = TypeVar("T")
 
 
 def _label(name: str, accessible: str, *, selectable: bool = False) -> QLabel:
@@ -240,8 +242,7 @@ class CheckPage(_Page):
             self.again.setEnabled(True)
             wizard.checked.emit(None)
             return
-        finally:
-            self.again.setEnabled(True)
+        self.again.setEnabled(True)
         self.result = result
         if result.user is not None:
             wizard.user = result.user
@@ -387,6 +388,16 @@ class VerificationPage(_Page):
         _say(self.attest_problems, "\n".join(problems))
         self.completeChanged.emit()
 
+    async def _while_busy(self, work: Awaitable[T]) -> T:
+        """`work` with Send and Verify off meanwhile. A cancelled task (the application closing) does
+        not touch the widgets again: they may be gone by then."""
+        self._busy = True
+        self._update()
+        result = await work
+        self._busy = False
+        self._update()
+        return result
+
     def _send(self) -> None:
         if not self._busy:
             self._wizard.tasks.start(self._sending(), key="send")
@@ -394,14 +405,8 @@ class VerificationPage(_Page):
     async def _sending(self) -> None:
         code = self._wizard.code
         assert code is not None
-        self._busy = True
-        self._update()
         _say(self.code_outcome, "Asking Descope to send a code…")
-        try:
-            sent = await code.send()
-        finally:
-            self._busy = False
-            self._update()
+        sent = await self._while_busy(code.send())
         if isinstance(sent, Refusal):
             _say(self.code_outcome, sent.summary(), error=True)
         else:
@@ -427,14 +432,8 @@ class VerificationPage(_Page):
         wizard = self._wizard
         code = wizard.code
         assert code is not None
-        self._busy = True
-        self._update()
         _say(self.code_outcome, "Descope is checking the code…")
-        try:
-            result = await code.verify(typed)
-        finally:
-            self._busy = False
-            self._update()
+        result = await self._while_busy(code.verify(typed))
         if isinstance(result, Refusal):
             _say(self.code_outcome, result.summary(), error=True)
             wizard.code_checked.emit(result)
@@ -452,7 +451,8 @@ class VerificationPage(_Page):
         self.setButtonText(COMMIT, "&Next")
         self.completeChanged.emit()
         wizard.code_checked.emit(result)
-        QTimer.singleShot(0, wizard.next)
+        if not wizard.closing:  # closing: Cancel came during the verification and removes it again
+            QTimer.singleShot(0, wizard.next)
 
     def isComplete(self) -> bool:
         if self.attested:
@@ -714,12 +714,30 @@ class ConvertWizard(QWizard):
         """The code was verified (the address is on the user) and Convert has not run."""
         return self.code is not None and self.code.verified is not None and self.report is None
 
+    @property
+    def closing(self) -> bool:
+        """Cancel was asked for and waits for work under way (a request, or removing the address)."""
+        return self._closing
+
     def reject(self) -> None:
-        """Cancel; after a verified code, the address is removed again first (the wizard waits)."""
+        """Cancel (the button, Escape, the window's close box), never leaving a change unsaid.
+
+        While Convert writes, the wizard stays open (its result page says what happened). While a code
+        is sent or verified, it closes once Descope has answered. After a verified code, the address is
+        removed again first. Read-only work (the check) is simply stopped.
+        """
         if self._closing:
             return
         looping = _loop_running()
-        if self._attached_not_applied() and not self.tasks.running("apply"):
+        if looping and self.tasks.running("apply"):
+            messages.info("The conversion is writing to Descope: the wizard closes once it has ended.")
+            return
+        answering = [key for key in ("send", "verify") if self.tasks.running(key)]
+        if looping and answering:
+            self._wait_then_close(answering, "Closing once Descope has answered…")
+            return
+        self.tasks.cancel("check")
+        if self._attached_not_applied():
             if looping:
                 self._closing = True
                 self.setEnabled(False)
@@ -733,6 +751,22 @@ class ConvertWizard(QWizard):
         if looping and self.code is not None and self.code.verified is None and self.code.has_sessions:
             self.tasks.start(self.code.close())  # the console's session with the user
         super().reject()
+
+    def _wait_then_close(self, keys: list[str], text: str) -> None:
+        """Cancel again once the tasks under `keys` have ended (the wizard greyed out meanwhile)."""
+        self._closing = True
+        self.setEnabled(False)
+        self.currentPage().setSubTitle(text)
+
+        async def close_after() -> None:
+            names = {f"{self.tasks.name}:{key}" for key in keys}
+            pending = [t for t in asyncio.all_tasks() if t.get_name() in names and not t.done()]
+            await asyncio.gather(*pending, return_exceptions=True)
+            self._closing = False
+            self.setEnabled(True)
+            self.reject()
+
+        self.tasks.start(close_after(), key="close")
 
     async def _abandon_then_close(self) -> None:
         assert self.code is not None

@@ -471,3 +471,56 @@ def test_cancel_after_the_code_removes_the_address_again(
     now = sandbox.client().mgmt.user.load_by_user_id(user["userId"])["user"]
     assert (now["loginIds"], now["email"], now["verifiedEmail"]) == (user["loginIds"], user["email"], False)
     assert [e["result"] for e in audit_lines(tmp_path / "audit.jsonl")] == ["abandoned"]
+
+
+def test_cancel_while_the_code_is_checked_waits_then_removes_the_address(
+    qtbot: Any, arun: Callable[..., Any], sandbox: Any, tenant_id: str, tmp_path: Path
+) -> None:
+    user = anonymous_user(sandbox, tenant_id)
+    login_id = user["loginIds"][0]
+    audit = AuditLog(tmp_path / "audit.jsonl")
+
+    async def scenario() -> None:
+        async with Gateway(connection(sandbox)) as gateway:
+            wizard = make_wizard(qtbot, gateway, user, tenant_id, audit)
+            await to_verification(wizard, unique_email())
+            await send_code(wizard)
+            wizard.verification_page.code.setText(latest_code(sandbox, login_id))
+            async with emitted(wizard.conversion_ended) as ended:
+                wizard.verification_page.verify.click()
+                wizard.reject()  # while Descope checks the code
+                assert wizard.isVisible(), "the wizard waits for Descope's answer"
+                assert not wizard.isEnabled()
+            assert ended.args[0].outcome is Outcome.ABANDONED, ended.args[0].summary()
+            await until(lambda: not wizard.isVisible(), what="the wizard closed")
+            assert wizard.review_page.plan is None, "it did not move on to the review"
+            await wizard.wait_idle()
+
+    arun(scenario())
+    now = sandbox.client().mgmt.user.load_by_user_id(user["userId"])["user"]
+    assert (now["loginIds"], now["verifiedEmail"]) == (user["loginIds"], False)
+    assert [e["result"] for e in audit_lines(tmp_path / "audit.jsonl")] == ["abandoned"]
+
+
+def test_the_wizard_stays_open_while_convert_writes(
+    qtbot: Any, arun: Callable[..., Any], sandbox: Any, tenant_id: str, tmp_path: Path
+) -> None:
+    user = anonymous_user(sandbox, tenant_id)
+
+    async def scenario() -> None:
+        async with Gateway(connection(sandbox)) as gateway:
+            wizard = make_wizard(qtbot, gateway, user, tenant_id, AuditLog(tmp_path / "a.jsonl"))
+            await to_verification(wizard, unique_email())
+            await verify_by_code(wizard, sandbox, user["loginIds"][0])
+            async with emitted(wizard.conversion_ended) as ended:
+                await advance(wizard)  # Convert
+                assert wizard.currentPage() is wizard.apply_page
+                assert not wizard.button(QWizard.WizardButton.CancelButton).isEnabled()
+                wizard.reject()  # Escape, or the window's close box
+                assert wizard.isVisible()
+            assert ended.args[0].ok, ended.args[0].summary()
+            await until(lambda: wizard.currentPage() is wizard.result_page, what="the result page")
+            await close(wizard)
+
+    arun(scenario())
+    assert sandbox.client().mgmt.user.load_by_user_id(user["userId"])["user"]["userTenants"] == []
