@@ -80,10 +80,12 @@ class ConnectionManager(QObject):
 
     async def aclose(self) -> None:
         """Cancel the connecting still under way and wait until it has ended; a cull stops after
-        its batch."""
+        its batch; an open conversion ends the short sessions it opened for its user."""
         await self._tasks.aclose()
         await self.culls.aclose()
         await self.user_actions.aclose()
+        for wizard in [d for d in self._dialogs if isinstance(d, ConvertWizard)]:
+            await wizard.aclose()
 
     def connect_later(self, profile: Profile) -> None:
         """Switch to `profile` in the background (from a dialog's signal)."""

@@ -1,7 +1,6 @@
 """The main window: navigation, a page per area, and a status bar that always says where we are connected.
 
-Later issues replace the placeholder pages with real views through `set_page`; they get the
-connection through `set_connection` and the `connection_changed` signal.
+Pages get the connection through `set_connection` and the `connection_changed` signal.
 """
 
 from __future__ import annotations
@@ -52,6 +51,7 @@ from anonconsole.operations.overview import Overview, load_overview
 from anonconsole.runtime import messages
 from anonconsole.runtime.tasks import TaskOwner
 from anonconsole.views import style
+from anonconsole.views.audit_page import AuditPage
 from anonconsole.views.error_dialog import ErrorDialog
 from anonconsole.views.export_dialog import export_view
 from anonconsole.views.layout_store import layout_settings, store_theme, stored_theme
@@ -73,15 +73,15 @@ CONNECTION, OVERVIEW, USERS = "connection", "overview", "users"
 
 @dataclass(frozen=True)
 class PageSpec:
-    """One entry of the navigation and what its page will hold until its view lands."""
+    """One entry of the navigation and what its page holds (the item's tooltip)."""
 
     key: str
     title: str
-    coming: str
+    about: str
 
 
 PAGES = (
-    PageSpec("overview", "Overview", ""),
+    PageSpec("overview", "Overview", "The connected project at a glance: its ID, users and tenants."),
     PageSpec(
         "anonymous",
         "Anonymous",
@@ -114,38 +114,10 @@ PAGES = (
     PageSpec(
         "audit",
         "Audit",
-        "The project's audit trail and the record of what was done from this console "
-        "(culls and conversions).",
+        "What this console changed (tenant setup, conversions, culls, chosen-user actions), who did "
+        "it and when; and Descope's own events for a user.",
     ),
 )
-
-
-class EmptyPage(QWidget):
-    """The empty state of a page whose view is not in this version: says what it will hold."""
-
-    def __init__(self, spec: PageSpec, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        named(self, f"{spec.key}Page", f"{spec.title} page")
-        title = QLabel(spec.title)
-        title.setProperty("role", "pageTitle")
-        style.apply(title)
-        body = QLabel(
-            f"{spec.coming}\n\nThis page is not available yet in this version of AnonConsole "
-            f"({anonconsole.__version__}). It stays empty rather than showing made-up data."
-        )
-        named(body, f"{spec.key}EmptyState", f"{spec.title}: not available yet")
-        body.setWordWrap(True)
-        # A centred wrapped label gets its unwrapped height from the layout: fix width and height.
-        body.setFixedWidth(520)
-        body.setMinimumHeight(body.heightForWidth(520))
-        for label in (title, body):
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout = QVBoxLayout(self)
-        layout.addStretch(1)
-        layout.addWidget(title, alignment=Qt.AlignmentFlag.AlignHCenter)
-        layout.addWidget(body, alignment=Qt.AlignmentFlag.AlignHCenter)
-        layout.addStretch(2)
 
 
 class OverviewPage(QWidget):
@@ -458,20 +430,22 @@ class MainWindow(QMainWindow):
         self.overview = OverviewPage()
         self.users = UsersArea(self)
         self.lifecycle = LifecyclePage()
+        self.audit_page = AuditPage(AuditLog())
         for spec in PAGES:
             self.navigation.addItem(spec.title)
             if spec.key == "overview":
                 page: QWidget = self.overview
+            elif spec.key == "audit":
+                page = self.audit_page
             elif spec.key == "lifecycle":  # four charts: scrolled, so the window can stay small
                 page = named(QScrollArea(), "lifecycleScroll", "Lifecycle")
                 page.setWidget(self.lifecycle)
                 page.setWidgetResizable(True)
                 page.setFrameShape(QFrame.Shape.NoFrame)
-            elif spec.key in self.users.views:
-                page = self.users.views[spec.key]
             else:
-                page = EmptyPage(spec)
+                page = self.users.views[spec.key]
             self.pages.addWidget(page)
+            self.navigation.item(self.navigation.count() - 1).setToolTip(spec.about)
         self.users.counts_changed.connect(self._show_counts)
         self.users.progress.connect(self._show_load_progress)
         self.users.loading_changed.connect(self._show_loading)
@@ -486,6 +460,7 @@ class MainWindow(QMainWindow):
         self._lifecycle_timer.timeout.connect(self.refresh_lifecycle)
         self.users.counts_changed.connect(self._counts_settling)
         self.lifecycle.filter_requested.connect(self.show_bar)
+        self.connection_changed.connect(self.audit_page.set_gateway)
         self.navigation.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.navigation.currentRowChanged.connect(lambda row: self.users.set_active(PAGES[row].key))
         self.navigation.currentRowChanged.connect(self._update_user_actions)
@@ -555,7 +530,7 @@ class MainWindow(QMainWindow):
         return next(i for i, spec in enumerate(PAGES) if spec.key == key)
 
     def set_page(self, key: str, widget: QWidget) -> None:
-        """Put a real view in place of a placeholder page (later issues)."""
+        """Put another view in place of a page."""
         index = self.page_index(key)
         old = self.pages.widget(index)
         self.pages.insertWidget(index, widget)
@@ -603,6 +578,7 @@ class MainWindow(QMainWindow):
         self._set_connection_text(text)
         self._set_busy(connecting=True)
         self._tasks.cancel_all()  # the previous connection's overview and users work
+        self.audit_page.set_gateway(None)  # the previous gateway is about to be closed
         self._show_not_connected(text)
 
     def set_connection(
@@ -644,10 +620,14 @@ class MainWindow(QMainWindow):
         """F5: reload the overview and the users; views keep their filters, sort and selection."""
         self.refresh_overview()
         self.users.refresh()
+        self.audit_page.reload()
 
     def focus_search(self) -> None:
         """Ctrl+F: the search box of the users page shown (All users when another page is shown)."""
         page = self.pages.currentWidget()
+        if page is self.audit_page:
+            self.audit_page.focus_search()
+            return
         if not isinstance(page, UsersView):
             self.show_page("all")
             page = self.users.views["all"]
@@ -849,6 +829,7 @@ class MainWindow(QMainWindow):
         )
         for view in self.users.views.values():
             view.restore_layout(settings)
+        self.audit_page.restore_layout(settings)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -869,6 +850,7 @@ class MainWindow(QMainWindow):
         settings.setValue("mainWindow/page", PAGES[max(0, self.navigation.currentRow())].key)
         for view in self.users.views.values():
             view.save_layout(settings)
+        self.audit_page.save_layout(settings)
         settings.sync()
 
     async def shutdown(self) -> None:
@@ -881,6 +863,7 @@ class MainWindow(QMainWindow):
         await self._tasks.aclose()
         await self.users.close()
         await self.lifecycle.aclose()
+        await self.audit_page.aclose()
 
 
 def about_text() -> str:
