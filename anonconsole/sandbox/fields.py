@@ -13,8 +13,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from email_validator import EmailNotValidError, validate_email
-
 from anonconsole.sandbox.errors import invalid_argument
 
 MAX_LOGIN_ID_LENGTH = 256
@@ -82,6 +80,8 @@ def check_name(field: str, value: str) -> None:
 
 def email_problem(value: str) -> str | None:
     """Why `value` is no email address by the SDK's check (syntax, no DNS), None when it is one."""
+    from email_validator import EmailNotValidError, validate_email  # first use: not at start-up
+
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 from types import TracebackType
@@ -46,6 +47,22 @@ class StoreWatch:
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Rows of a read-only query on the sandbox's database (to see what a change was)."""
         return [tuple(row) for row in self._conn.execute(sql, params)]
+
+    def digest(self, *, leaving_out_audit: tuple[str, ...] = ()) -> str:
+        """A hash of every row of every table, audit records of the actions given left out (for a
+        small database: it reads everything)."""
+        tables = [row[0] for row in self.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        digest = hashlib.sha256()
+        for table in sorted(str(t) for t in tables):
+            sql, params = f"SELECT * FROM {table}", leaving_out_audit
+            if table == "audit" and leaving_out_audit:
+                sql += f" WHERE action NOT IN ({','.join('?' * len(leaving_out_audit))})"
+            else:
+                params = ()
+            digest.update(table.encode())
+            for row in sorted(repr(row) for row in self.query(sql, params)):
+                digest.update(row.encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
 
     def close(self) -> None:
         self._conn.close()

@@ -94,3 +94,14 @@ def test_after_knobs_out_of_range_are_refused(start_sandbox: Any, knobs: dict[st
     sandbox = start_sandbox()
     response = httpx.post(f"{sandbox.url}/_sandbox/faults", json=knobs, headers=sandbox.mgmt_headers())
     assert response.status_code == 400
+
+
+def test_a_refused_request_is_answered_as_such_under_an_after_fault(start_sandbox: Any) -> None:
+    """Nothing was done, so there is no answer to lose: the client reads the real 400."""
+    sandbox = start_sandbox()
+    sandbox.set_faults(errorAfterRate=1, paths=["/v1/mgmt/user/create"])
+    response = httpx.post(
+        f"{sandbox.url}/v1/mgmt/user/create", json={"loginId": "   "}, headers=sandbox.mgmt_headers()
+    )
+    assert response.status_code == 400
+    assert response.json()["errorCode"] == "E011004"
