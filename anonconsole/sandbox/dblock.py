@@ -46,8 +46,8 @@ def _in_use(db: Path, holder: dict[str, Any]) -> DatabaseInUse:
         who += f" (pid {holder['pid']}"
         who += f", listening at {holder['url']})" if isinstance(holder.get("url"), str) else ")"
     return DatabaseInUse(
-        f"The sandbox database {db} is in use by {who}. Use that sandbox, stop it first, or give this "
-        "one another file with --db."
+        f"The sandbox database {db} is in use by {who}. Use that sandbox, or stop it first, or give "
+        "this one another database file (`anonconsole sandbox serve --db`, `anonconsole --sandbox-db`)."
     )
 
 

@@ -12,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
+from anonconsole.sandbox.dblock import DatabaseInUse, DatabaseLock
 from anonconsole.settings.sandbox_protocol import KEY_ENV, READY_ERROR
 
 if TYPE_CHECKING:
@@ -70,3 +73,15 @@ def test_the_database_is_free_again_once_the_first_stops(
     finally:
         child.terminate()
         child.communicate(timeout=15)
+
+
+def test_the_lock_says_who_holds_it_and_frees_on_release(tmp_path: Path) -> None:
+    db = tmp_path / "own.db"
+    held = DatabaseLock.acquire(db)
+    held.announce({"pid": 4242, "url": "http://127.0.0.1:9"})
+    with pytest.raises(DatabaseInUse) as refused:
+        DatabaseLock.acquire(db)  # another open file description: refused like another process
+    assert "pid 4242, listening at http://127.0.0.1:9" in refused.value.sentence
+    assert str(db) in refused.value.sentence
+    held.release()
+    DatabaseLock.acquire(db).release()

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from anonconsole.sandbox import handover
 from anonconsole.settings.sandbox_protocol import DEFAULT_PROJECT_ID, KEY_ENV
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
@@ -110,3 +111,37 @@ def test_an_empty_key_on_the_descriptor_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert b"--key-fd" in done.stderr
     assert not (tmp_path / "s.db").exists()
+
+
+def _pipe_with(data: bytes) -> int:
+    read_end, write_end = os.pipe()
+    os.write(write_end, data)
+    os.close(write_end)
+    return read_end
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        (b"k3y-one\n", "k3y-one"),
+        (b"  k3y-two \r\n", "k3y-two"),
+        (b"k3y-three", "k3y-three"),
+        (b"a\nb\n", "a"),
+    ],
+    ids=["a line", "blanks and CRLF", "no newline", "first line only"],
+)
+def test_read_key_takes_the_first_line_and_closes_the_descriptor(data: bytes, key: str) -> None:
+    fd = _pipe_with(data)
+    assert handover.read_key(fd) == key
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(fd)
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [(b"", "gave no key"), (b"\xff\xfe\n", "not UTF-8"), (b"k" * 20000, "longer than")],
+    ids=["empty", "not UTF-8", "too long"],
+)
+def test_read_key_refuses_what_is_no_key(data: bytes, says: str) -> None:
+    with pytest.raises(handover.KeyUnreadable, match=says):
+        handover.read_key(_pipe_with(data))
