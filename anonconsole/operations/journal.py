@@ -9,8 +9,14 @@ belongs to one project and one plan: a foreign, edited or damaged journal is ref
 Two kinds of plan are journaled the same way: a cull's (`cull-*.jsonl`, `core.cull.CullPlan`) and an
 action on users a person chose (`users-*.jsonl`, `core.chosen.ChosenPlan`).
 
+The approved plan itself is written beside the journal (`<journal>.plan.json`, fsync'ed) before the
+journal's first line names it with its hash: a 500,000-user plan is ~95 MB, and keeping it out of
+the journal lets the start-up scan for unfinished runs read a few lines per journal, not the plans.
+(Journals written before that carry the plan in their first line, and are still read.)
+
 Lines:
-    {"type": "plan", "kind", "projectId", "profile", "startedAt", "plan": {...}} (first, once)
+    {"type": "plan", "kind", "projectId", "profile", "startedAt", "planHash", "count",
+     "planFile"}                                                                (first, once)
     {"type": "batch", "index", "action", "userIds": [...]}                      (before the request)
     {"type": "result", "index", "done": [...], "skipped": [{"userId", "reason"}],
      "failed": [{"userId", "error"}], "time"}                                   (after it)
@@ -34,6 +40,7 @@ from anonconsole.core.cull import CullPlan
 from anonconsole.core.plan_file import PlanError
 from anonconsole.runtime import messages
 from anonconsole.settings import paths
+from anonconsole.settings.files import write_atomically
 
 DIRECTORY = "journals"
 
@@ -108,6 +115,11 @@ def journal_dir() -> Path:
     return paths.data_dir() / DIRECTORY
 
 
+def plan_path(path: Path) -> Path:
+    """Where the plan of the journal at `path` is kept."""
+    return path.with_name(path.stem + ".plan.json")
+
+
 class Journal:
     """Appends to one run's journal; every line is on disk (fsync) before `write` returns."""
 
@@ -122,6 +134,8 @@ class Journal:
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         journal = cls(folder / f"{plan.KIND}-{stamp}-{plan.plan_hash.removeprefix('sha256:')[:12]}.jsonl")
+        plan_file = plan_path(journal.path)
+        write_atomically(plan_file, json.dumps(plan.to_json(), ensure_ascii=False, separators=(",", ":")))
         journal.write(
             {
                 "type": "plan",
@@ -129,7 +143,9 @@ class Journal:
                 "projectId": project_id,
                 "profile": profile,
                 "startedAt": datetime.now(UTC).isoformat(timespec="seconds"),
-                "plan": plan.to_json(),
+                "planHash": plan.plan_hash,
+                "count": len(plan.user_ids),
+                "planFile": plan_file.name,
             }
         )
         return journal
@@ -213,7 +229,9 @@ def _state(path: Path, records: list[dict[str, Any]], plan_type: type[P]) -> Jou
             f"The journal {path} is of a {kind!r} run, not a {plan_type.KIND!r} one; it was not used."
         )
     try:
-        plan = plan_type.from_json(head["plan"])
+        plan = plan_type.from_json(head["plan"] if "plan" in head else _plan_file(path, head))
+        if "planHash" in head and head["planHash"] != plan.plan_hash:
+            raise PlanError(f"its plan file {plan_path(path).name} holds another plan")
         state = JournalState(
             path=path,
             project_id=str(head["projectId"]),
@@ -232,6 +250,45 @@ def _state(path: Path, records: list[dict[str, Any]], plan_type: type[P]) -> Jou
         if problem:
             raise JournalError(_damaged(path, problem))
     return state
+
+
+def _plan_file(path: Path, head: dict[str, Any]) -> Any:
+    """The plan JSON the journal's first line names (beside the journal)."""
+    plan_file = path.with_name(str(head["planFile"]))
+    if plan_file != plan_path(path):
+        raise PlanError(f"its first line names another plan file ({plan_file.name})")
+    try:
+        return json.loads(plan_file.read_bytes())
+    except OSError as exc:
+        raise PlanError(f"its plan file {plan_file.name} cannot be read ({exc.strerror or exc})") from exc
+    except ValueError as exc:
+        raise PlanError(f"its plan file {plan_file.name} is not JSON") from exc
+
+
+def _first_record(path: Path, kind: str) -> dict[str, Any] | None:
+    """The first line of type `kind` (the journal's head for "plan"), without reading the rest."""
+    with open(path, "rb") as file:
+        for line in file:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise JournalError(_damaged(path, "a line is not JSON")) from None
+            if isinstance(record, dict) and record.get("type") == kind:
+                return record
+    return None
+
+
+def _ended(path: Path) -> bool:
+    """The journal's last line is its "end" (read from the end of the file only)."""
+    with open(path, "rb") as file:
+        file.seek(0, os.SEEK_END)
+        file.seek(max(0, file.tell() - 4096))
+        lines = [line for line in file.read().splitlines() if line.strip()]
+    try:
+        last = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return False
+    return isinstance(last, dict) and last.get("type") == "end"
 
 
 def _apply(state: JournalState[Any], record: dict[str, Any], planned: set[str]) -> str:
@@ -276,6 +333,9 @@ def unfinished(
         return
     for path in sorted(folder.glob(f"{plan_type.KIND}-*.jsonl"), reverse=True):
         try:
+            head = _first_record(path, "plan")
+            if head is not None and (head.get("projectId") != project_id or _ended(path)):
+                continue  # another project's, or a run that ended: its plan is not read
             state = read(path, plan_type)
         except JournalError as exc:
             yield exc
@@ -292,6 +352,12 @@ def disabled_by_console(project_id: str) -> dict[str, int]:
         return disabled
     for path in sorted(folder.glob("cull-*.jsonl")):
         try:
+            head = _first_record(path, "plan")
+            if head is None or head.get("projectId") != project_id:
+                continue
+            first = _first_record(path, "batch")
+            if first is None or first.get("action") != "disable":
+                continue  # a run that disabled nobody: its plan is not read
             state = read(path)
         except JournalError:
             continue  # a damaged journal proves nothing: its users are not treated as disabled by us

@@ -163,16 +163,23 @@ def _damage(path: Path, how: str, other_project: str) -> None:
         head = json.loads(lines[0])
         head["projectId"] = other_project
         lines[0] = json.dumps(head)
-    elif how == "edited":
+    elif how == "edited":  # the plan kept beside the journal, one user fewer
+        plan_file = journal.plan_path(path)
+        plan = json.loads(plan_file.read_text())
+        plan["candidates"] = plan["candidates"][1:]
+        plan["count"] -= 1
+        plan_file.write_text(json.dumps(plan))
+    elif how == "plan file gone":
+        journal.plan_path(path).unlink()
+    elif how == "another plan":  # a plan file that is whole, but not the one the journal started with
         head = json.loads(lines[0])
-        head["plan"]["candidates"] = head["plan"]["candidates"][1:]
-        head["plan"]["count"] -= 1
+        head["planHash"] = "sha256:" + "0" * 64
         lines[0] = json.dumps(head)
     path.write_text("\n".join(lines) + "\n")
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("how", ["corrupt", "foreign", "edited"])
+@pytest.mark.parametrize("how", ["corrupt", "foreign", "edited", "plan file gone", "another plan"])
 async def test_a_damaged_or_foreign_journal_acts_on_nobody(
     start_sandbox: Any, home: Path, staging: Any, how: str
 ) -> None:

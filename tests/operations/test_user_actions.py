@@ -3,6 +3,7 @@ faults, leaving alone those that changed after they were chosen, journaled and a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,33 @@ async def test_a_killed_run_resumes_without_acting_twice(start_sandbox: Any, hom
 def test_the_estimate_counts_two_requests_per_batch() -> None:
     assert estimated_seconds(0) == 0
     assert estimated_seconds(100_000) > estimated_seconds(1_000) > 0
+
+
+def _plan_of(count: int) -> ChosenPlan:
+    users = [User(user_id=f"U{i:027d}", login_ids=(f"anon-{i}",), status="enabled") for i in range(count)]
+    return plan_action(UserAction.DELETE, users, tenant_id="", profile=PROFILE, project_id=PROJECT, now=0)
+
+
+def test_the_plan_is_kept_beside_the_journal_and_ended_runs_are_not_read_again(home: Path) -> None:
+    """The start-up scan reads a few lines per journal: an ended run's plan is never opened."""
+    plan = _plan_of(3)
+    ended = journal.Journal.create(plan, project_id=PROJECT, profile=PROFILE)
+    assert journal.plan_path(ended.path).exists()
+    assert len(ended.path.read_text().splitlines()[0]) < 500  # the head names the plan, not holds it
+    ended.end(cancelled=False)
+    journal.plan_path(ended.path).unlink()  # were it read, this would be an error
+    open_run = journal.Journal.create(_plan_of(2), project_id=PROJECT, profile=PROFILE)
+    found = list(journal.unfinished(PROJECT, ChosenPlan))
+    assert [s.path for s in found if isinstance(s, journal.JournalState)] == [open_run.path]
+    assert not [s for s in found if isinstance(s, journal.JournalError)]
+
+
+def test_a_journal_written_before_the_plan_file_still_reads(home: Path) -> None:
+    plan = _plan_of(2)
+    path = journal.journal_dir() / "users-20260101T000000000000Z-old.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = {"type": "plan", "kind": "users", "projectId": PROJECT, "profile": PROFILE, "startedAt": "x"}
+    path.write_text(json.dumps(head | {"plan": plan.to_json()}) + "\n")
+    state = journal.read(path, ChosenPlan)
+    assert state.plan == plan
+    assert not state.ended
