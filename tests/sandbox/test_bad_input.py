@@ -179,3 +179,27 @@ def test_session_settings_out_of_range_are_a_400(
     watch.changed()
     body = {"tenantId": created.json()["id"], "enabled": True, **settings}
     _refused(_post(sandbox, "/v1/mgmt/tenant/settings", json.dumps(body)), watch)
+
+
+MANY = [f"U{n}" for n in range(10_001)]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (SEARCH, {"userIds": MANY}),
+        (SEARCH, {"loginIds": MANY}),
+        (SEARCH, {"tenantIds": MANY[:101]}),
+        (SEARCH, {"customAttributes": {f"k{n}": n for n in range(2000)}}),
+        (SEARCH, {"tenantRoleNames": {f"T{n}": {"values": ["r"]} for n in range(2000)}}),
+        (SEARCH, {"sort": [{"field": "name"}] * 14}),
+        ("/v1/mgmt/audit/search", {"externalIds": MANY}),
+    ],
+    ids=["userIds", "loginIds", "tenantIds", "customAttributes", "tenantRoleNames", "sort", "audit"],
+)
+def test_a_filter_beyond_its_bound_is_a_400(
+    sandbox: RunningSandbox, watch: StoreWatch, path: str, body: dict[str, object]
+) -> None:
+    """Chosen bounds (docs/contracts.md §7): SQLite would otherwise fail on the query (a 500)."""
+    answer = _refused(_post(sandbox, path, json.dumps(body)), watch)
+    assert "at most" in answer["errorMessage"]

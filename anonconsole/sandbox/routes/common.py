@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sized
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -17,6 +17,11 @@ from anonconsole.sandbox.store import MANAGEMENT_ACTOR, Store
 
 USER = "/v1/mgmt/user"
 MAX_LIMIT = 1000
+# Chosen bounds of search filters (Descope documents none): every value is an SQL parameter, under
+# the smallest limit SQLite builds have (32,766); every tenant, attribute or tenant-role entry is one
+# more SQL term, kept far under SQLite's expression depth (1,000).
+MAX_FILTER_VALUES = 10_000
+MAX_FILTER_TERMS = 100
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 E = TypeVar("E", bound=Endpoint)
@@ -80,6 +85,12 @@ def atomic_handler(handler: Endpoint) -> Endpoint:
             raise
 
     return atomic
+
+
+def bounded(name: str, values: Sized, most: int = MAX_FILTER_VALUES) -> None:
+    """Refuse a filter with more than `most` values or entries (a Descope-shaped 400)."""
+    if len(values) > most:
+        raise errors.invalid_argument(f"{name} may hold at most {most} values ({len(values)} sent)")
 
 
 def context(request: Request) -> SandboxContext:

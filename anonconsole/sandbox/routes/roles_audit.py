@@ -8,7 +8,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from anonconsole.sandbox import errors
-from anonconsole.sandbox.routes.common import MAX_LIMIT, RouteTable, context, context_and_body, ok, read_body
+from anonconsole.sandbox.routes.common import (
+    MAX_LIMIT,
+    RouteTable,
+    bounded,
+    context,
+    context_and_body,
+    ok,
+    read_body,
+)
 from anonconsole.sandbox.store import MANAGEMENT_ACTOR
 
 route = RouteTable()
@@ -80,16 +88,32 @@ async def audit_search(request: Request) -> JSONResponse:
     page = b.integer("page", bits=32) or 0
     if not 0 < limit <= MAX_LIMIT or page < 0:
         raise errors.invalid_argument(f"limit must be 1..{MAX_LIMIT} and page non-negative")
+    lists = {
+        name: b.strings(name) or []
+        for name in (
+            "userIds",
+            "actions",
+            "excludedActions",
+            "devices",
+            "methods",
+            "geos",
+            "remoteAddresses",
+            "externalIds",
+            "tenants",
+        )
+    }
+    for name, values in lists.items():
+        bounded(name, values)
     audits = store.search_audit(
-        user_ids=b.strings("userIds") or [],
-        actions=b.strings("actions") or [],
-        excluded_actions=b.strings("excludedActions") or [],
-        devices=b.strings("devices") or [],
-        methods=b.strings("methods") or [],
-        geos=b.strings("geos") or [],
-        remote_addresses=b.strings("remoteAddresses") or [],
-        login_ids=b.strings("externalIds") or [],
-        tenants=b.strings("tenants") or [],
+        user_ids=lists["userIds"],
+        actions=lists["actions"],
+        excluded_actions=lists["excludedActions"],
+        devices=lists["devices"],
+        methods=lists["methods"],
+        geos=lists["geos"],
+        remote_addresses=lists["remoteAddresses"],
+        login_ids=lists["externalIds"],
+        tenants=lists["tenants"],
         no_tenants=bool(b.flag("noTenants")),
         text=b.text("text") or "",
         from_ms=b.integer("from"),

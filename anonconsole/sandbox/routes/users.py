@@ -16,11 +16,13 @@ from anonconsole.sandbox.body import Body, read_json
 from anonconsole.sandbox.context import SandboxContext
 from anonconsole.sandbox.errors import DescopeError
 from anonconsole.sandbox.routes.common import (
+    MAX_FILTER_TERMS,
     MAX_LIMIT,
     USER,
     Handler,
     RouteTable,
     audit,
+    bounded,
     context,
     context_and_body,
     first_of,
@@ -360,7 +362,7 @@ def _query(b: Body, *, test_only: bool) -> UserQuery:
     # sandbox has no families and no locks, so their filters are accepted and ignored.
     role_filters = {**_role_filter(b, "tenantRoleIds"), **_role_filter(b, "tenantRoleNames")}
     b.ignore("familyIds", "dependent", "lockReasons", "tempLockReasons")
-    return UserQuery(
+    query = UserQuery(
         tenant_ids=b.strings("tenantIds") or [],
         role_names=b.strings("roleNames") or [],
         statuses=statuses,
@@ -382,6 +384,30 @@ def _query(b: Body, *, test_only: bool) -> UserQuery:
         page=page,
         limit=limit,
     )
+    _check_sizes(query)
+    return query
+
+
+def _check_sizes(q: UserQuery) -> None:
+    """Every filter within the bounds `common.bounded` states (and one sort term per sort field)."""
+    for name, values in (
+        ("roleNames", q.role_names),
+        ("statuses", q.statuses),
+        ("loginIds", q.login_ids),
+        ("userIds", q.user_ids),
+        ("emails", q.emails),
+        ("phones", q.phones),
+        ("ssoAppIds", q.sso_app_ids),
+    ):
+        bounded(name, values)
+    bounded("tenantIds", q.tenant_ids, MAX_FILTER_TERMS)
+    bounded("customAttributes", q.custom_attributes, MAX_FILTER_TERMS)
+    for key, wanted in q.custom_attributes.items():
+        bounded(f"customAttributes.{key}", wanted if isinstance(wanted, list) else [wanted])
+    bounded("tenantRoleNames", q.tenant_role_names, MAX_FILTER_TERMS)
+    for tenant_id, (names, _) in q.tenant_role_names.items():
+        bounded(f"tenantRoleNames.{tenant_id}", names)
+    bounded("sort", q.sort, len(SORT_FIELDS))
 
 
 def search_handler(*, test_only: bool) -> Handler:
