@@ -1,8 +1,8 @@
 """`anonconsole export`: a users page of a profile's project to a CSV or JSON file, for scripts.
 
 The same rows and columns as the console's page of that name shows with no search or filter (test
-users left out), one definition for both (`core.user_pages`), classified by the profile's anonymous
-tenant and grace days like the console. Cells are the text the page shows, all taken at one moment
+users left out; one definition for both), classified by the profile's anonymous tenant and grace
+days like the console. Cells are the text the page shows, all taken at one moment
 (the JSON says when: `exportedAt`). The file is written beside its target under a temporary name
 and renamed once complete: a failure or Ctrl+C leaves nothing partial, and an existing file as it was.
 
