@@ -91,6 +91,12 @@ class Export:
     document: Callable[[], Mapping[str, Any]]
 
 
+class RowsChanged(Exception):
+    """The table no longer holds the users an export started with (it was cleared and filled again,
+    for another connection): the export stops rather than mix two projects' users in one file. The
+    message is a sentence for the person."""
+
+
 @dataclass
 class Encoded:
     """An export's text in pieces: `total` items in all, each piece saying how many it completes."""
@@ -217,11 +223,17 @@ def users_export(
     rows = np.array(rows, dtype=np.int64)  # a copy: the caller's view may change meanwhile
     columns = tuple(columns)
     keys = tuple(column.value for column in columns)
-
     texts = CellTexts(table, now)
+    user_ids = table.user_ids(rows)  # who the rows are now: each slice checks they still are
 
     def fetch(start: int, stop: int) -> list[tuple[str, ...]]:
-        return texts.rows(rows[start:stop], columns)
+        part = rows[start:stop]
+        if len(part) and (int(part.max()) >= len(table) or table.user_ids(part) != user_ids[start:stop]):
+            raise RowsChanged(
+                "The users were replaced while they were being exported (another connection was "
+                "opened): nothing was written. Export again."
+            )
+        return texts.rows(part, columns)
 
     def records(start: int, stop: int) -> list[dict[str, str]]:
         return [dict(zip(keys, row, strict=True)) for row in fetch(start, stop)]

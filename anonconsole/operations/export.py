@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from anonconsole.core.export import Chunked, Export, ExportFormat, encode
+from anonconsole.core.export import Chunked, Export, ExportFormat, RowsChanged, encode
 from anonconsole.operations.batch_run import RunReport
 from anonconsole.operations.shape import Progress, no_progress
 from anonconsole.runtime.cpu_turns import cpu_turn
@@ -141,6 +141,9 @@ async def write_export(
     except OSError as exc:
         await _settled(file.discard)
         return failed(describe_os_error(path, exc))
+    except RowsChanged as exc:
+        await _settled(file.discard)
+        return failed(str(exc))
     except BaseException:
         await _settled(file.discard)
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from pathlib import PurePath
 
@@ -20,6 +21,7 @@ from anonconsole.core.export import (
     Chunked,
     Export,
     ExportFormat,
+    RowsChanged,
     durations,
     encode,
     filter_json,
@@ -203,6 +205,22 @@ def test_the_rows_are_those_of_the_moment_of_the_export() -> None:
     expected = table.user_ids(rows)
     rows[:] = 0
     assert [line[0] for line in read_csv(text_of(export, ExportFormat.CSV, 5))[1:]] == expected
+
+
+@pytest.mark.parametrize("others", [0, 60], ids=["cleared", "other users"])
+def test_an_export_stops_when_the_table_holds_other_users(others: int) -> None:
+    """Another connection clears the table and fills it again: the export must not go on with
+    rows that now are other users (two projects in one file)."""
+    table = table_of(POLICIES[0])
+    rows = table.query(TableFilter())
+    pieces = encode(users_export(table, rows, (Column.USER_ID,), now=NOW), ExportFormat.CSV, chunk=10).pieces
+    assert len(list(itertools.islice(pieces, 3))) == 3  # the header and two slices
+    table.set_last_sign_ins({table.user_id(0): NOW})  # the same users changing: fine
+    next(pieces)
+    table.clear()
+    table.append([user(1000 + i) for i in range(others)])
+    with pytest.raises(RowsChanged, match="nothing was written"):
+        list(pieces)
 
 
 def test_the_filter_is_described_whole() -> None:

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from anonconsole.core.chosen import UserAction
-from anonconsole.core.export import Chunked, Export, ExportFormat, encode
+from anonconsole.core.classify import AnonymousPolicy
+from anonconsole.core.export import Chunked, Export, ExportFormat, encode, users_export
+from anonconsole.core.records import User
+from anonconsole.core.user_table import Column, TableFilter, UserTable
 from anonconsole.operations import export as export_operation
 from anonconsole.operations.batch_run import RunReport
 from anonconsole.operations.export import SAVING, report_export, target_problem, write_export
@@ -197,6 +200,25 @@ async def test_a_cancel_during_a_write_waits_for_the_write_then_removes_the_file
     with pytest.raises(asyncio.CancelledError):
         await task
     assert order == ["write", "discard"]
+    assert not path.exists()
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.asyncio
+async def test_users_replaced_mid_export_leave_nothing(tmp_path: Path) -> None:
+    """The window's table cleared and filled with another project's users while exporting."""
+    table = UserTable(AnonymousPolicy("", None), now=lambda: 0)
+    table.append(User(f"U{i}", (f"login{i}",)) for i in range(ROWS))
+    export = users_export(table, table.query(TableFilter()), (Column.USER_ID,), now=0)
+    path = tmp_path / "users.csv"
+
+    def replace_the_users(done: int, _total: int, _text: str) -> None:
+        if done and table.user_id(0) == "U0":
+            table.clear()
+            table.append(User(f"Other{i}", (f"other{i}",)) for i in range(ROWS))
+
+    report = await write_export(export, path, ExportFormat.CSV, progress=replace_the_users)
+    assert report.error.startswith("The users were replaced while they were being exported")
     assert not path.exists()
     assert leftovers(tmp_path) == []
 
