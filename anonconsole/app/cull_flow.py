@@ -3,6 +3,7 @@ crash or a kill interrupted (found in the journals when the project is connected
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -15,9 +16,10 @@ from anonconsole.operations.audit_log import AuditLog
 from anonconsole.operations.batch_run import RunReport
 from anonconsole.operations.shape import Refusal
 from anonconsole.runtime import messages
+from anonconsole.runtime.cpu_turns import run_steps
 from anonconsole.runtime.tasks import TaskOwner, in_thread
 from anonconsole.settings.profiles import Profile
-from anonconsole.views.cull_dialog import CullDialog
+from anonconsole.views.cull_dialog import CullDialog, planning_steps
 from anonconsole.views.main_window import MainWindow
 from anonconsole.views.resume_question import ask_to_resume
 
@@ -72,13 +74,21 @@ class CullFlow(QObject):
         if isinstance(rules, Refusal):
             messages.error(rules.summary())
             return None
+        project_id = gateway.connection.project_id
+        messages.info(f"Planning the cull of {len(users.table):,} users…")
+        planned = await run_steps(
+            planning_steps(
+                users.table, rules, now=int(time.time()), profile=profile.name, project_id=project_id
+            )
+        )
         dialog = CullDialog(
             gateway,
             users.table,
             rules,
             profile=profile.name,
-            project_id=gateway.connection.project_id,
+            project_id=project_id,
             audit=self.audit,
+            planned=planned,
             parent=self.window,
         )
         dialog.users_removed.connect(lambda ids: self._acted_on(ids, dialog.rules.stage))

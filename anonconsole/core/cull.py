@@ -16,13 +16,14 @@ Pure Python + numpy: no Qt, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, NamedTuple, TypeAlias, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +32,7 @@ from anonconsole.core.classify import AnonymousPolicy, Cause, Kind, classify, fo
 from anonconsole.core.plan_file import (
     JsonReader,
     PlanError,
+    canonical,
     content_hash,
     json_record,
     object_item,
@@ -38,6 +40,10 @@ from anonconsole.core.plan_file import (
 )
 from anonconsole.core.records import EMPTY_MAPPING, User, UserTenant
 from anonconsole.core.user_table import Rows, UserTable
+
+R = TypeVar("R")
+STEP_ROWS = 4_000  # candidates per planning step (~8 ms at 500,000)
+HASH_ROWS = 2_000  # candidates per hashing step (~10 ms)
 
 # A margin so a clock a few minutes off (ours or the service's) never makes a live token look expired.
 CLOCK_SKEW_SECONDS = 300
@@ -222,9 +228,11 @@ def cutoff_for(now: int, lifetime_seconds: int, grace_seconds: int) -> int:
     return now - lifetime_seconds - grace_seconds - CLOCK_SKEW_SECONDS
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A user the plan acts on, with the figures that made it one (times in epoch s)."""
+class Candidate(NamedTuple):
+    """A user the plan acts on, with the figures that made it one (times in epoch s).
+
+    A named tuple: a 500,000-user plan builds half a million of them, 3x faster than frozen
+    dataclasses would be built."""
 
     user_id: str
     login_id: str
@@ -321,7 +329,7 @@ class CullPlan:
         """The candidate with this ID, None when the plan does not act on it."""
         return self._by_id.get(user_id)
 
-    def _content(self) -> dict[str, Any]:
+    def _content(self, *, with_candidates: bool = True) -> dict[str, Any]:
         """Everything the hash covers: `to_json` without "planHash"."""
         return {
             "version": PLAN_VERSION,
@@ -337,18 +345,7 @@ class CullPlan:
             "cutoff": self.cutoff,
             "cutoffTime": _iso(self.cutoff),
             "count": self.count,
-            "candidates": [
-                {
-                    "userId": c.user_id,
-                    "loginId": c.login_id,
-                    "createdTime": c.created_time,
-                    "lastSignIn": c.last_sign_in,
-                    "lastActive": c.last_active,
-                    "ageSeconds": c.age_seconds,
-                    "status": c.status,
-                }
-                for c in self.candidates
-            ],
+            "candidates": [_candidate_json(c) for c in self.candidates] if with_candidates else [],
             "exclusions": {
                 reason.value: {"count": len(ids), "userIds": list(ids)}
                 for reason in _EXCLUSIONS
@@ -374,6 +371,18 @@ class CullPlan:
     def from_json(cls, data: Mapping[str, Any]) -> CullPlan:
         """A saved plan, refused (PlanError) when anything is missing, mistyped, or was edited."""
         return _plan_from_json(data)
+
+
+def _candidate_json(c: Candidate) -> dict[str, Any]:
+    return {
+        "userId": c.user_id,
+        "loginId": c.login_id,
+        "createdTime": c.created_time,
+        "lastSignIn": c.last_sign_in,
+        "lastActive": c.last_active,
+        "ageSeconds": c.age_seconds,
+        "status": c.status,
+    }
 
 
 def _iso(epoch_seconds: int) -> str:
@@ -561,34 +570,65 @@ def plan_cull(table: UserTable, rules: CullRules, *, now: int, profile: str, pro
     least `disabled_for_seconds` ago and that are still disabled. Only the candidates and the
     excluded users become Python objects; the rest is array work.
     """
+    return finish(plan_cull_steps(table, rules, now=now, profile=profile, project_id=project_id))
+
+
+Steps = Generator[None, None, R]
+
+
+def finish(steps: Steps[R]) -> R:
+    """Run steps to the end at once (the command line; tests)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast(R, done.value)
+
+
+def plan_cull_steps(
+    table: UserTable, rules: CullRules, *, now: int, profile: str, project_id: str
+) -> Steps[CullPlan]:
+    """`plan_cull` in steps of a few milliseconds each (the window runs them in CPU turns: a
+    500,000-user plan is seconds of work)."""
     now = int(now)
     recounter = Recounter(table, rules, now)
+    yield
     cutoff = cutoff_for(now, rules.lifetime_seconds, rules.grace_seconds)
     codes = recounter._codes(cutoff)
-
     chosen = np.flatnonzero(codes == _CANDIDATE)
     rows = recounter.rows[chosen]
     user_ids = table.user_ids(rows)
-    by_age_then_id = (np.array(user_ids, dtype=str), recounter.last_active[chosen])
-    order = np.lexsort(by_age_then_id) if user_ids else chosen
+    yield
+    keys = np.empty(len(user_ids), dtype=f"<U{max(map(len, user_ids), default=1)}")
+    for start in range(0, len(user_ids), STEP_ROWS):
+        keys[start : start + STEP_ROWS] = user_ids[start : start + STEP_ROWS]
+        yield
+    order = np.lexsort((keys, recounter.last_active[chosen])) if user_ids else chosen
+    del keys
     rows, chosen = rows[order], chosen[order]
-    sign_ins = recounter.last_sign_in[chosen]
-    candidates = tuple(
-        map(
-            Candidate,
-            [user_ids[i] for i in order.tolist()],
-            table.primary_login_ids(rows),
-            recounter.created[chosen].tolist(),
-            [t if t > 0 else None for t in sign_ins.tolist()],
-            recounter.last_active[chosen].tolist(),
-            recounter.age[chosen].tolist(),
-            table.statuses(rows),
+    ordered_ids = [user_ids[i] for i in order.tolist()]
+    del user_ids
+    yield
+    candidates: list[Candidate] = []
+    for start in range(0, len(ordered_ids), STEP_ROWS):
+        part, picked = rows[start : start + STEP_ROWS], chosen[start : start + STEP_ROWS]
+        candidates.extend(
+            map(
+                Candidate,
+                ordered_ids[start : start + STEP_ROWS],
+                table.primary_login_ids(part),
+                recounter.created[picked].tolist(),
+                [t if t > 0 else None for t in recounter.last_sign_in[picked].tolist()],
+                recounter.last_active[picked].tolist(),
+                recounter.age[picked].tolist(),
+                table.statuses(part),
+            )
         )
-    )
-    exclusions = {
-        reason: tuple(sorted(table.user_ids(recounter.rows[codes == _CODE[reason]])))
-        for reason in _EXCLUSIONS
-    }
+        yield
+    exclusions = {}
+    for reason in _EXCLUSIONS:
+        exclusions[reason] = tuple(sorted(table.user_ids(recounter.rows[codes == _CODE[reason]])))
+        yield
     plan = CullPlan(
         profile=profile,
         project_id=project_id,
@@ -601,11 +641,31 @@ def plan_cull(table: UserTable, rules: CullRules, *, now: int, profile: str, pro
         keep_rules=tuple(rule.text for rule in rules.keep_rules),
         now=now,
         cutoff=cutoff,
-        candidates=candidates,
+        candidates=tuple(candidates),
         exclusions=MappingProxyType(exclusions),
         buckets=recounter._buckets(codes),
     )
-    return replace(plan, plan_hash=content_hash(plan._content()))
+    yield
+    digest = yield from _hash_steps(plan)
+    return replace(plan, plan_hash=digest)
+
+
+def _hash_steps(plan: CullPlan) -> Steps[str]:
+    """`content_hash(plan._content())`, the candidates dumped a step's worth at a time.
+
+    The canonical JSON of the plan without its candidates holds `"candidates":[]` exactly once (a
+    quote inside a JSON string is escaped), so the full text is that JSON with the candidates'
+    JSON in the brackets; the test suite checks both hashes agree."""
+    head = canonical(plan._content(with_candidates=False)).split(b'"candidates":[]')
+    before, after = head
+    digest = hashlib.sha256(before + b'"candidates":[')
+    for start in range(0, plan.count, HASH_ROWS):
+        chunk = [_candidate_json(c) for c in plan.candidates[start : start + HASH_ROWS]]
+        text = canonical({"c": chunk})[len(b'{"c":[') : -2]  # the items, without their brackets
+        digest.update((b"," if start else b"") + text)
+        yield
+    digest.update(b"]" + after)
+    return "sha256:" + digest.hexdigest()
 
 
 # ---- one user, right before its batch runs -------------------------------------------------------

@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -60,3 +60,16 @@ async def map_in_slices(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
                     break
             else:
                 return results
+
+
+async def run_steps(steps: Generator[object, None, R]) -> R:
+    """Drive a generator of short steps (a few ms each) to its return value, in CPU turns: as many
+    steps as fit in a slice, and at least one however late the turn began."""
+    while True:
+        async with cpu_turn() as deadline:
+            try:
+                next(steps)
+                while time.perf_counter() < deadline:
+                    next(steps)
+            except StopIteration as done:
+                return cast(R, done.value)

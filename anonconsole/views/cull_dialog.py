@@ -64,8 +64,10 @@ from anonconsole.core.cull import (
     Exclusion,
     Recounter,
     Stage,
+    Steps,
     WhatIf,
-    plan_cull,
+    finish,
+    plan_cull_steps,
 )
 from anonconsole.core.user_table import Column, Rows, TableFilter, UserTable
 from anonconsole.models.users_model import UsersModel
@@ -73,6 +75,7 @@ from anonconsole.operations import cull as cull_ops
 from anonconsole.operations.audit_log import AuditLog
 from anonconsole.operations.batch_run import RunReport
 from anonconsole.operations.journal import Journal
+from anonconsole.runtime.cpu_turns import run_steps
 from anonconsole.runtime.tasks import TaskOwner, in_thread
 from anonconsole.settings.files import write_atomically
 from anonconsole.views import style
@@ -172,6 +175,15 @@ def cutoff_position(age_seconds: int, buckets: Sequence[AgeBucket]) -> float:
     return index - 0.5 + share
 
 
+def planning_steps(
+    table: UserTable, rules: CullRules, *, now: int, profile: str, project_id: str
+) -> Steps[tuple[CullPlan, Recounter]]:
+    """The plan and the what-if `Recounter` the dialog shows, in steps for `run_steps`."""
+    plan = yield from plan_cull_steps(table, rules, now=now, profile=profile, project_id=project_id)
+    yield
+    return plan, Recounter(table, rules, plan.now)
+
+
 class CullConfirmation(QDialog):
     """ "Type the count": the one door to a run. OK stays disabled (and `accept` refuses) until the
     exact number of users is typed."""
@@ -268,8 +280,11 @@ class CullDialog(QDialog):
         project_id: str,
         audit: AuditLog,
         now: Callable[[], float] = time.time,
+        planned: tuple[CullPlan, Recounter] | None = None,
         parent: QWidget | None = None,
     ) -> None:
+        """`planned`: the plan and recounter for `rules`, made beforehand in CPU turns
+        (`plan_in_turns`); without it the dialog plans at once, on the loop."""
         super().__init__(parent)
         named(self, "cullDialog", "Cull anonymous users")
         self.setWindowTitle(f"Cull anonymous users — {project_id}")
@@ -294,7 +309,7 @@ class CullDialog(QDialog):
         self._removed_rows: list[int] = []
         self._candidate_rows: Rows = np.zeros(0, dtype=np.int64)
 
-        self.plan, self._recounter = self._make_plan(rules)
+        self.plan, self._recounter = planned or finish(self._plan_steps(rules))
         self._build()
         self._show_plan()
         self.resize(1200, 800)
@@ -616,22 +631,20 @@ class CullDialog(QDialog):
         self.candidates.setFocus()
 
     # ---- the plan -------------------------------------------------------------------------------
-    def _make_plan(self, rules: CullRules) -> tuple[CullPlan, Recounter]:
-        """`plan_cull` and the what-if `Recounter` for `rules`, now; pure numpy + Python on the loop."""
-        now = int(self._now())
+    def _plan_steps(self, rules: CullRules) -> Steps[tuple[CullPlan, Recounter]]:
+        """`planning_steps` for `rules`, now, timed (`plan_seconds`)."""
         started = time.perf_counter()
-        plan = plan_cull(self.table, rules, now=now, profile=self.profile, project_id=self.project_id)
-        planned = time.perf_counter()
-        recounter = Recounter(self.table, rules, now)
-        self.plan_seconds = planned - started
-        log.info(
-            "cull plan of %d users (%d candidates) in %.1f ms, recounter in %.1f ms",
-            len(self.table),
-            plan.count,
-            self.plan_seconds * 1000,
-            (time.perf_counter() - planned) * 1000,
+        planned = yield from planning_steps(
+            self.table, rules, now=int(self._now()), profile=self.profile, project_id=self.project_id
         )
-        return plan, recounter
+        self.plan_seconds = time.perf_counter() - started
+        log.info(
+            "cull plan of %d users (%d candidates) in %.1f ms of steps",
+            len(self.table),
+            planned[0].count,
+            self.plan_seconds * 1000,
+        )
+        return planned
 
     def _show_plan(self) -> None:
         """Everything about `self.plan`: header, candidates, exclusions, histogram, buttons."""
@@ -849,9 +862,8 @@ class CullDialog(QDialog):
     async def make_plan(self) -> None:
         """Plan again with the what-if values: the plan (and its hash) shown and approved change.
 
-        `plan_cull` is Python and numpy work (up to ~1 s at 200k users): it runs on the loop, not in
-        a worker thread (which would hold the GIL against every paint), behind a busy cursor and a
-        busy progress bar, as a one-shot action of the person.
+        Planning is seconds of Python and numpy work at 500,000 users: it runs on the loop in CPU
+        turns (a worker thread would hold the GIL against every paint), behind a busy progress bar.
         """
         if self.running:
             return
@@ -860,7 +872,7 @@ class CullDialog(QDialog):
         self._set_busy(True, "Making the plan…")
         try:
             await asyncio.sleep(PAINT_SECONDS)  # let the busy state paint first
-            plan, recounter = self._make_plan(rules)
+            plan, recounter = await run_steps(self._plan_steps(rules))
         finally:
             self._set_busy(False)
         self.rules, self.plan, self._recounter = rules, plan, recounter

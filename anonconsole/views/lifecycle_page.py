@@ -16,7 +16,6 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import cast
 
 from PySide6.QtCharts import (
     QAbstractBarSeries,
@@ -46,7 +45,7 @@ from anonconsole.core.lifecycle import (
 )
 from anonconsole.core.user_table import UserTable
 from anonconsole.operations.audit_log import AuditLog
-from anonconsole.runtime.cpu_turns import cpu_turn
+from anonconsole.runtime.cpu_turns import run_steps
 from anonconsole.runtime.tasks import TaskOwner, in_thread
 from anonconsole.views import style
 from anonconsole.views.cull_dialog import cutoff_position, short_label
@@ -408,16 +407,7 @@ class LifecyclePage(QWidget):
     async def _compute_and_show(
         self, table: UserTable, entries: Sequence[LoggedChange], now: int
     ) -> Lifecycle:
-        steps = lifecycle_steps(table, entries, now=now, options=self.options)
-        picture: Lifecycle | None = None
-        while picture is None:
-            async with cpu_turn() as deadline:
-                try:
-                    next(steps)  # at least one step a turn, however late the turn began
-                    while time.perf_counter() < deadline:
-                        next(steps)
-                except StopIteration as done:
-                    picture = cast(Lifecycle, done.value)
+        picture = await run_steps(lifecycle_steps(table, entries, now=now, options=self.options))
         self.show_lifecycle(picture)
         return picture
 

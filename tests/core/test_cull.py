@@ -855,3 +855,28 @@ def test_a_keep_rule_added_after_approval_still_spares_at_the_recheck() -> None:
     assert reason is not None
     assert "keep-rule" in reason
     assert rules_of(plan, (rule, rule)).keep_rules == (rule,)
+
+
+@pytest.mark.parametrize("step_rows", [1, 2, 3, 20_000])
+def test_the_plan_made_in_steps_is_the_plan_made_at_once(monkeypatch: pytest.MonkeyPatch, step_rows: int) -> None:
+    """The window plans in steps (hashing the candidates a step at a time): the same plan, the
+    same hash as the canonical JSON of the whole plan."""
+    from anonconsole.core import cull
+
+    users = [anon(i, created=OLD - i * DAY) for i in range(7)] + [anon(50, test=True)]
+    table = make_table(users)
+    monkeypatch.setattr(cull, "STEP_ROWS", step_rows)
+    monkeypatch.setattr(cull, "HASH_ROWS", step_rows)
+    steps = cull.plan_cull_steps(table, RULES, now=NOW, profile="test", project_id="P2")
+    count = 0
+    while True:
+        try:
+            next(steps)
+            count += 1
+        except StopIteration as done:
+            plan = done.value
+            break
+    assert count > 3
+    assert plan.count == 7
+    assert plan.plan_hash == plan_hash_of(plan._content())
+    assert CullPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
