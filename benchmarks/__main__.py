@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ("cold_start", "filter_sort", "users_load", "cull", "sandbox_bulk", "lifecycle")
+BENCHMARKS = ("cold_start", "filter_sort", "users_load", "cull", "cull_backlog", "sandbox_bulk", "lifecycle")
 
 
 def main(argv: list[str] | None = None) -> int:

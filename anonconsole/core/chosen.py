@@ -12,7 +12,7 @@ Pure Python: no Qt, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from anonconsole.core.classify import Kind, kind_of
-from anonconsole.core.plan_file import JsonReader, PlanError, content_hash, json_record
+from anonconsole.core.plan_file import JsonReader, PlanError, canonical, content_hash, json_record
 from anonconsole.core.records import User
 
 PLAN_KIND = "users"
@@ -128,6 +128,10 @@ class ChosenPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {**self._content(), "planHash": self.plan_hash}
+
+    def json_pieces(self) -> Iterator[bytes]:
+        """The canonical JSON the hash covers (one piece: a person's selection, not a backlog)."""
+        yield canonical(self._content())
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ChosenPlan:

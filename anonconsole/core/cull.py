@@ -17,7 +17,7 @@ Pure Python + numpy: no Qt, no I/O.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -363,6 +363,21 @@ class CullPlan:
             ],
         }
 
+    def json_pieces(self) -> Iterator[bytes]:
+        """`canonical(self._content())` in pieces, a slice of candidates each: what the hash covers,
+        and what the journal's plan file holds, made without one long hold of the GIL.
+
+        The canonical JSON without the candidates holds `"candidates":[]` exactly once (a quote in
+        a JSON string is escaped), so the whole is that JSON with the candidates in the brackets;
+        the tests check it equals `canonical(self._content())`."""
+        before, after = canonical(self._content(with_candidates=False)).split(b'"candidates":[]')
+        yield before + b'"candidates":['
+        for start in range(0, self.count, HASH_ROWS):
+            chunk = [_candidate_json(c) for c in self.candidates[start : start + HASH_ROWS]]
+            items = canonical({"c": chunk})[len(b'{"c":[') : -2]  # without the list's brackets
+            yield (b"," if start else b"") + items
+        yield b"]" + after
+
     def to_json(self) -> dict[str, Any]:
         """The plan as the preview saves it and the CLI reads it (JSON-ready values only)."""
         return {**self._content(), "planHash": self.plan_hash}
@@ -651,20 +666,11 @@ def plan_cull_steps(
 
 
 def _hash_steps(plan: CullPlan) -> Steps[str]:
-    """`content_hash(plan._content())`, the candidates dumped a step's worth at a time.
-
-    The canonical JSON of the plan without its candidates holds `"candidates":[]` exactly once (a
-    quote inside a JSON string is escaped), so the full text is that JSON with the candidates'
-    JSON in the brackets; the test suite checks both hashes agree."""
-    head = canonical(plan._content(with_candidates=False)).split(b'"candidates":[]')
-    before, after = head
-    digest = hashlib.sha256(before + b'"candidates":[')
-    for start in range(0, plan.count, HASH_ROWS):
-        chunk = [_candidate_json(c) for c in plan.candidates[start : start + HASH_ROWS]]
-        text = canonical({"c": chunk})[len(b'{"c":[') : -2]  # the items, without their brackets
-        digest.update((b"," if start else b"") + text)
+    """`content_hash(plan._content())`, a slice of candidates per step (`CullPlan.json_pieces`)."""
+    digest = hashlib.sha256()
+    for piece in plan.json_pieces():
+        digest.update(piece)
         yield
-    digest.update(b"]" + after)
     return "sha256:" + digest.hexdigest()
 
 

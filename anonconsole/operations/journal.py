@@ -40,7 +40,7 @@ from anonconsole.core.cull import CullPlan
 from anonconsole.core.plan_file import PlanError
 from anonconsole.runtime import messages
 from anonconsole.settings import paths
-from anonconsole.settings.files import write_atomically
+from anonconsole.settings.files import AtomicFile
 
 DIRECTORY = "journals"
 
@@ -57,6 +57,8 @@ class JournaledPlan(Protocol):
     def user_ids(self) -> tuple[str, ...]: ...
 
     def to_json(self) -> dict[str, Any]: ...
+
+    def json_pieces(self) -> Iterator[bytes]: ...
 
 
 P = TypeVar("P", CullPlan, ChosenPlan)
@@ -135,7 +137,9 @@ class Journal:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         journal = cls(folder / f"{plan.KIND}-{stamp}-{plan.plan_hash.removeprefix('sha256:')[:12]}.jsonl")
         plan_file = plan_path(journal.path)
-        write_atomically(plan_file, json.dumps(plan.to_json(), ensure_ascii=False, separators=(",", ":")))
+        with AtomicFile(plan_file) as file:  # the plan's hashed JSON (its hash is in the first line)
+            for piece in plan.json_pieces():
+                file.write(piece.decode("utf-8"))
         journal.write(
             {
                 "type": "plan",
@@ -258,7 +262,8 @@ def _plan_file(path: Path, head: dict[str, Any]) -> Any:
     if plan_file != plan_path(path):
         raise PlanError(f"its first line names another plan file ({plan_file.name})")
     try:
-        return json.loads(plan_file.read_bytes())
+        data = json.loads(plan_file.read_bytes())
+        return {**data, "planHash": head["planHash"]} if isinstance(data, dict) else data
     except OSError as exc:
         raise PlanError(f"its plan file {plan_file.name} cannot be read ({exc.strerror or exc})") from exc
     except ValueError as exc:

@@ -31,6 +31,7 @@ from anonconsole.core.cull import (
     recheck,
     what_if,
 )
+from anonconsole.core.plan_file import canonical
 from anonconsole.core.plan_file import content_hash as plan_hash_of
 from anonconsole.core.records import User, UserTenant
 from anonconsole.core.user_table import UserTable
@@ -879,4 +880,5 @@ def test_the_plan_made_in_steps_is_the_plan_made_at_once(monkeypatch: pytest.Mon
     assert count > 3
     assert plan.count == 7
     assert plan.plan_hash == plan_hash_of(plan._content())
+    assert b"".join(plan.json_pieces()) == canonical(plan._content())  # the journal's plan file
     assert CullPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
