@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCharts import (
@@ -37,7 +36,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -74,11 +72,11 @@ from anonconsole.models.users_model import UsersModel
 from anonconsole.operations import cull as cull_ops
 from anonconsole.operations.audit_log import AuditLog
 from anonconsole.operations.batch_run import RunReport
+from anonconsole.operations.export import ExportReport
 from anonconsole.operations.journal import Journal
 from anonconsole.runtime.cpu_turns import run_steps
 from anonconsole.runtime.tasks import TaskOwner, in_thread
-from anonconsole.settings.files import write_atomically
-from anonconsole.views import style
+from anonconsole.views import export_dialog, style
 from anonconsole.views.users_table_view import UsersTableView
 from anonconsole.views.widgets import named, tab_chain
 
@@ -253,7 +251,7 @@ class CullDialog(QDialog):
         what_if: the counts for the what-if controls' values; None while they equal the plan's.
         report: the run's report once it ended.
         plan_seconds: how long the last `plan_cull` took, in seconds (run on the loop).
-        confirmation / stop_question / file_dialog: the window-modal dialog open, if any.
+        confirmation / stop_question: the window-modal dialog open, if any.
 
     Signals:
         users_removed(object): the user IDs (list[str]) a batch removed, after each batch, so the
@@ -300,7 +298,6 @@ class CullDialog(QDialog):
         self.plan_seconds = 0.0
         self.confirmation: CullConfirmation | None = None
         self.stop_question: QMessageBox | None = None
-        self.file_dialog: QFileDialog | None = None
         self._tasks = TaskOwner("cull dialog")
         self._run_task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
@@ -931,59 +928,31 @@ class CullDialog(QDialog):
 
     # ---- export ---------------------------------------------------------------------------------
     def export_plan(self) -> None:
-        """Ask where to save the plan (JSON, for someone else to approve)."""
-        digest = self.plan.plan_hash.removeprefix("sha256:")[:12]
-        self._ask_path("Export the plan", f"cull-plan-{self.project_id}-{digest}.json", self._save_plan_to)
+        """Ask where to export the plan (JSON to approve, or CSV to read) and export it."""
+        self._tasks.start(self._exported(export_dialog.export_plan(self, self.plan)), key="save")
 
     def export_report(self) -> None:
-        """Ask where to save the run's report (JSON)."""
-        if self.report is None:
-            return
-        digest = self.report.plan_hash.removeprefix("sha256:")[:12]
-        self._ask_path(
-            "Save the report", f"cull-report-{self.project_id}-{digest}.json", self._save_report_to
-        )
-
-    def _ask_path(self, title: str, name: str, chosen: Callable[[str], None]) -> None:
-        dialog = QFileDialog(self, title, str(Path.home() / name), "JSON files (*.json)")
-        named(dialog, "cullFileDialog", title)
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setDefaultSuffix("json")
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.fileSelected.connect(chosen)
-        dialog.finished.connect(dialog.deleteLater)
-        self.file_dialog = dialog
-        dialog.open()
-
-    def _save_plan_to(self, path: str) -> None:
-        self._tasks.start(self.save_plan(Path(path)), key="save")
-
-    def _save_report_to(self, path: str) -> None:
-        self._tasks.start(self.save_report(Path(path)), key="save")
+        """Ask where to save the run's report (JSON or CSV) and save it."""
+        if self.report is not None:
+            self._tasks.start(self._exported(export_dialog.export_report(self, self.report)), key="save")
 
     async def save_plan(self, path: Path) -> bool:
-        """Write the plan (`CullPlan.to_json`) to `path`; False (and a message) when it cannot."""
-        return await self._save(path, self.plan.to_json(), "plan")
+        """Write the plan to `path` (JSON or CSV by its suffix); False (and a message) when it cannot."""
+        return await self._exported(export_dialog.export_plan(self, self.plan, path=path))
 
     async def save_report(self, path: Path) -> bool:
-        """Write the report (`RunReport.to_json`) to `path`; False (and a message) when it cannot."""
+        """Write the report to `path` (JSON or CSV by its suffix); False (and a message) when it cannot."""
         if self.report is None:
             raise RuntimeError("There is no report before a run has ended.")
-        return await self._save(path, self.report.to_json(), "report")
+        return await self._exported(export_dialog.export_report(self, self.report, path=path))
 
-    async def _save(self, path: Path, content: Mapping[str, Any], what: str) -> bool:
-        text = json.dumps(content, indent=2, ensure_ascii=False) + "\n"
-        try:
-            await in_thread(lambda: write_atomically(path, text))
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            message = f"Could not save the {what} to {path}: {reason}. Choose another folder."
-            self._say(message, error=True)
-            self.file_saved.emit(str(path), message)
+    async def _exported(self, export: Awaitable[ExportReport | None]) -> bool:
+        written = await export
+        if written is None:  # no file chosen, or cancelled: nothing written
             return False
-        self._say(f"The {what} was saved to {path}.")
-        self.file_saved.emit(str(path), "")
-        return True
+        self._say(written.summary(), error=not written.ok)
+        self.file_saved.emit(str(written.path), written.error)
+        return written.ok
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.status.setText(text)

@@ -10,8 +10,7 @@ way. The report says what was done, what was left alone and why, and what failed
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,6 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -38,10 +36,10 @@ from anonconsole.core.classify import Kind, format_duration
 from anonconsole.operations import user_actions
 from anonconsole.operations.audit_log import AuditLog
 from anonconsole.operations.batch_run import RunReport
+from anonconsole.operations.export import ExportReport
 from anonconsole.operations.journal import Journal
 from anonconsole.runtime.tasks import TaskOwner, in_thread
-from anonconsole.settings.files import write_atomically
-from anonconsole.views import style
+from anonconsole.views import export_dialog, style
 from anonconsole.views.widgets import named, tab_chain
 
 if TYPE_CHECKING:
@@ -308,30 +306,21 @@ class UserActionDialog(QDialog):
 
     # ---- the report on disk ---------------------------------------------------------------------
     def _ask_report_path(self) -> None:
-        dialog = QFileDialog(
-            self, "Save the report", f"{self.plan.action.value}-report.json", "JSON (*.json)"
-        )
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.fileSelected.connect(lambda path: self._tasks.start(self.save_report(Path(path)), key="save"))
-        dialog.finished.connect(dialog.deleteLater)
-        dialog.open()
+        if self.report is not None:
+            self._tasks.start(self._saved(export_dialog.export_report(self, self.report)), key="save")
 
     async def save_report(self, path: Path) -> bool:
-        """Write the report (`RunReport.to_json`) to `path`; False (and a message) when it cannot."""
+        """Write the report to `path` (JSON or CSV by its suffix); False (and a message) when it cannot."""
         if self.report is None:
             raise RuntimeError("There is no report before a run has ended.")
-        text = json.dumps(self.report.to_json(), indent=2, ensure_ascii=False) + "\n"
-        try:
-            await in_thread(lambda: write_atomically(path, text))
-        except OSError as exc:
-            self._say(
-                f"Could not save the report to {path}: {exc.strerror or exc}. Choose another folder.",
-                error=True,
-            )
+        return await self._saved(export_dialog.export_report(self, self.report, path=path))
+
+    async def _saved(self, export: Awaitable[ExportReport | None]) -> bool:
+        written = await export
+        if written is None:  # no file chosen, or cancelled: nothing written
             return False
-        self._say(f"The report was saved to {path}.")
-        return True
+        self._say(written.summary(), error=not written.ok)
+        return written.ok
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.status.setText(text)

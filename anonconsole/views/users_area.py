@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from anonconsole.core.classify import ANONYMOUS_TENANT_NAME, AnonymousPolicy, Kind
+from anonconsole.core.classify import ANONYMOUS_TENANT_NAME, AnonymousPolicy
 from anonconsole.core.errors import GatewayError
 from anonconsole.core.records import User
+from anonconsole.core.user_pages import PAGE_KINDS as PAGE_KINDS
 from anonconsole.core.user_table import UserTable
 from anonconsole.models.users_loader import UsersLoader
 from anonconsole.operations.anonymous_tenant import anonymous_policy
@@ -25,14 +26,6 @@ from anonconsole.views.users_view import UsersView
 
 if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
-
-# Navigation keys of the four pages, in the order the navigation lists them.
-PAGE_KINDS: dict[str, Kind | None] = {
-    "anonymous": Kind.ANONYMOUS,
-    "regular": Kind.REGULAR,
-    "attention": Kind.ATTENTION,
-    "all": None,
-}
 
 
 class UsersArea(QObject):

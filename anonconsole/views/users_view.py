@@ -44,8 +44,10 @@ from anonconsole.core.classify import Kind
 from anonconsole.core.errors import GatewayError
 from anonconsole.core.lifecycle import BarFilter
 from anonconsole.core.records import TestUsers, User
+from anonconsole.core.user_pages import AGE, AnyColumn, page_filter
+from anonconsole.core.user_pages import PAGE_COLUMNS as COLUMNS
 from anonconsole.core.user_table import Column, TableFilter, UserTable
-from anonconsole.models.users_model import USER_ROLE, AnyColumn, ModelColumn, UsersModel
+from anonconsole.models.users_model import USER_ROLE, UsersModel
 from anonconsole.operations.sign_ins import recent_sign_ins
 from anonconsole.runtime.tasks import TaskOwner
 from anonconsole.views import style
@@ -55,58 +57,6 @@ from anonconsole.views.widgets import camel, tab_chain
 
 if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
-
-AGE = ModelColumn.AGE
-# Who the user is and when it came and last signed in: the regular page.
-_WHO_AND_WHEN = (
-    Column.USER_ID,
-    Column.LOGIN_IDS,
-    Column.NAME,
-    Column.EMAIL,
-    Column.PHONE,
-    Column.STATUS,
-    Column.TENANTS,
-    Column.CREATED,
-    Column.LAST_SIGN_IN,
-)
-# An anonymous user is its login ID, how long ago it was last active and when it expires: those come
-# first, so they show without scrolling sideways at 1280 px (the IDs, rarely read, come last). All
-# users: the same, after the kind.
-COLUMNS: dict[Kind | None, tuple[AnyColumn, ...]] = {
-    Kind.ANONYMOUS: (
-        Column.LOGIN_IDS,
-        AGE,
-        Column.EXPIRES,
-        Column.LAST_SIGN_IN,
-        Column.CREATED,
-        Column.STATUS,
-        Column.USER_ID,
-    ),
-    Kind.REGULAR: _WHO_AND_WHEN,
-    Kind.ATTENTION: (
-        Column.REASON,
-        Column.USER_ID,
-        Column.LOGIN_IDS,
-        Column.EMAIL,
-        Column.NAME,
-        Column.STATUS,
-        Column.TENANTS,
-    ),
-    None: (
-        Column.KIND,
-        Column.LOGIN_IDS,
-        AGE,
-        Column.EXPIRES,
-        Column.NAME,
-        Column.EMAIL,
-        Column.STATUS,
-        Column.LAST_SIGN_IN,
-        Column.CREATED,
-        Column.PHONE,
-        Column.TENANTS,
-        Column.USER_ID,
-    ),
-}
 
 EMPTY_KIND_TEXT = {
     Kind.ANONYMOUS: "No anonymous users in this project.",
@@ -181,7 +131,7 @@ class UsersView(QWidget):
         name = kind.value if kind else "all"
         self.setObjectName(camel("usersView", name))
         self.setAccessibleName(f"{kind.label if kind else 'All'} users")
-        self.model = UsersModel(table, COLUMNS[kind], TableFilter(kind=kind), self)
+        self.model = UsersModel(table, COLUMNS[kind], page_filter(kind), self)
         self.model.set_badge_colors(*style.badge_colors(self))
 
         self._filters = QVBoxLayout()

@@ -95,7 +95,7 @@ def test_delete_acts_on_the_selection_after_the_count_is_typed_and_the_pages_fol
             chosen = select(page, range(3))
             assert delete.isEnabled()
             assert delete.shortcut().toString() == "Del"
-            assert set(page.user_actions) == set(window.user_actions.values())  # the context menu's
+            assert set(page.user_actions) == {window.convert_action, *window.user_actions.values()}
             before = window.users.table.counts()[Kind.ANONYMOUS]
             async with emitted(manager.user_actions.opened) as opened:
                 delete.trigger()
@@ -125,7 +125,9 @@ def test_delete_acts_on_the_selection_after_the_count_is_typed_and_the_pages_fol
             assert await dialog.save_report(saved)
             assert '"deleted": 3' in saved.read_text()
             assert not await dialog.save_report(saved / "inside-a-file.json")  # its folder is a file
-            assert "Choose another folder" in dialog.status.text()
+            assert "is a file, not a folder" in dialog.status.text()
+            assert await dialog.save_report(tmp_path / "report.csv")
+            assert (tmp_path / "report.csv").read_text().count("\n") == 4  # a header and each user
             dialog.close_button.click()
         finally:
             await closed(manager)

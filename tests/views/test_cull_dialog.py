@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QCoreApplication, Qt
-from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
-from waiting import emitted
+from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QLineEdit, QPushButton, QWidget
+from waiting import emitted, until
 
 from anonconsole.app.palette import apply_color_scheme
 from anonconsole.core.cull import CullPlan, Exclusion
@@ -215,9 +215,10 @@ def test_preview_recounts_plans_again_and_exports(
             path = tmp_path / "approve-me.json"
             async with emitted(dialog.file_saved) as saved:
                 dialog.export_button.click()
-                assert dialog.file_dialog is not None
-                dialog.file_dialog.selectFile(str(path))
-                dialog.file_dialog.accept()
+                await until(lambda: dialog.findChild(QFileDialog, "exportFileDialog") is not None)
+                chooser = dialog.findChild(QFileDialog, "exportFileDialog")
+                chooser.findChild(QLineEdit, "fileNameEdit").setText(str(path))
+                chooser.accept()
             assert saved.args == (str(path), "")
             data = json.loads(path.read_text(encoding="utf-8"))
             assert data["planHash"] == dialog.plan.plan_hash
@@ -225,7 +226,11 @@ def test_preview_recounts_plans_again_and_exports(
             blocker = tmp_path / "a-file"
             blocker.write_text("not a folder")
             assert not await dialog.save_plan(blocker / "plan.json")
-            assert dialog.status.text().startswith(f"Could not save the plan to {blocker / 'plan.json'}:")
+            assert dialog.status.text().startswith(f"{blocker} is a file, not a folder")
+            csv_path = tmp_path / "read-me.csv"
+            assert await dialog.save_plan(csv_path)  # the same plan as a sheet: who goes, who stays
+            rows = csv_path.read_text(encoding="utf-8").splitlines()
+            assert len(rows) > dialog.plan.count  # a header, each candidate, then each user kept
 
     arun(scenario(), timeout=240)
     assert user_ids(sandbox) == before, "a preview deletes nothing"
