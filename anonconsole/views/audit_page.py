@@ -10,6 +10,7 @@ events are fetched with the window's connection, in the background, newest looku
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from datetime import time as day_start
@@ -345,7 +346,10 @@ class AuditPage(QWidget):
     # ---- reading the log ------------------------------------------------------------------------
     def reload(self) -> None:
         """Read what was appended to the log since the last read (all of it the first time), in the
-        background. Call it after an action that writes entries; F5 and Reload call it too."""
+        background. Call it after an action that writes entries; F5 and Reload call it too.
+        Without a running loop (a window shown before the loop runs) it waits for the next call."""
+        if not _loop_running():
+            return
         if self._reading:
             self._read_again = True  # the read under way may have missed the newest lines
             return
@@ -709,3 +713,11 @@ def _extend(combo: QComboBox, choices: list[tuple[str, str]]) -> None:
         if value not in have:
             combo.addItem(label, value)
     combo.blockSignals(False)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
