@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -57,7 +58,7 @@ def test_failed_authentication_is_itself_limited_per_client(
 
 def _signing_key(sandbox: RunningSandbox) -> Any:
     """The sandbox's private key, from its database (a test reads what an attacker could not)."""
-    with sqlite3.connect(sandbox.db) as conn:
+    with contextlib.closing(sqlite3.connect(sandbox.db)) as conn:
         pem = conn.execute("SELECT value FROM meta WHERE key = 'signing_key_pem'").fetchone()[0]
     return serialization.load_pem_private_key(pem.encode("ascii"), password=None)
 
