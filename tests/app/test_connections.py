@@ -206,8 +206,11 @@ def test_a_failed_switch_shows_nothing_of_the_previous_project(
         assert "Not connected" in page.state_text, key
         assert not page.copy_action.isEnabled()
     titles = [window.navigation.item(row).text() for row in range(window.navigation.count())]
-    assert titles == ["Overview", "Anonymous", "Regular", "Needs attention", "All users", "Audit"]
-    for action in (window.refresh_action, window.tenant_setup_action, window.verify_action):
+    users = ["Anonymous", "Regular", "Needs attention", "All users"]
+    assert titles == ["Overview", *users, "Lifecycle", "Audit"]
+    assert window.lifecycle.picture is None  # no figure of the previous project either
+    chosen = (window.convert_action, window.export_action, *window.user_actions.values())
+    for action in (window.refresh_action, window.tenant_setup_action, window.verify_action, *chosen):
         assert not action.isEnabled(), action.objectName()
     assert sandbox.project_id not in window.connection_label.text()
     assert window.windowTitle() == "Wrong project"
