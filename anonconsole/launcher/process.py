@@ -1,8 +1,9 @@
 """The sandbox as a child process: start, wait until ready, reuse, stop.
 
-The child is `python -m anonconsole.sandbox serve …`; the management key reaches it only through its
-environment. Both the blocking and the asyncio paths spawn with `subprocess.Popen` (fork/exec returns
-at once) and then poll without blocking: that works on any event loop, including qasync's, which
+The child is `python -m anonconsole.sandbox serve …`; the management key reaches it only through a
+pipe it reads once and closes (`--key-fd`): never its command line, never its environment. Both
+the blocking and the asyncio paths spawn with `subprocess.Popen` (fork/exec returns at once) and poll
+without blocking: that works on any event loop, including qasync's, which
 asyncio's subprocess transports do not promise.
 
 A child never outlives its console: it gets `--parent-pid` and ends itself within a second of the
@@ -218,16 +219,28 @@ class SandboxProcess:
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.options.db.parent.mkdir(parents=True, exist_ok=True)
         self._ready_file.unlink(missing_ok=True)
-        env = {**os.environ, KEY_ENV: self._key, "PYTHONUNBUFFERED": "1"}
-        with open(self.log_path, "ab") as log:
-            self._popen = subprocess.Popen(
-                self.options.argv(self._ready_file),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        # The key travels on a pipe the child reads and closes (`--key-fd`), never in its
+        # environment, which /proc/PID/environ shows for the process's whole life.
+        env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+        env["PYTHONUNBUFFERED"] = "1"
+        read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, self._key.encode("utf-8") + b"\n")  # fits the pipe's buffer
+        finally:
+            os.close(write_end)
+        try:
+            with open(self.log_path, "ab") as log:
+                self._popen = subprocess.Popen(
+                    [*self.options.argv(self._ready_file), "--key-fd", str(read_end)],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    pass_fds=(read_end,),
+                )
+        finally:
+            os.close(read_end)
         self.pid = self._popen.pid
         return self._popen
 

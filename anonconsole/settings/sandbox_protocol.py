@@ -6,8 +6,9 @@ sandbox reads the key and the project ID the same way the launcher hands them ov
 
 from __future__ import annotations
 
-# The management key reaches the child through this environment variable only (never argv, which
-# other users can read in the process list); the child removes it from its environment at once.
+# The console hands its sandbox child the key on a pipe (`serve --key-fd N`). A sandbox started by
+# hand may take it from this environment variable (never argv, which other users can read in the
+# process list); it then restarts itself without the variable, so /proc/PID/environ never holds it.
 KEY_ENV = "DESCOPE_MANAGEMENT_KEY"
 # The project the built-in sandbox pretends to be ("P" + 27 characters, like a Descope project ID).
 DEFAULT_PROJECT_ID = "P2AnonConsoleSandbox00000000"

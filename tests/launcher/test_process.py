@@ -296,3 +296,18 @@ def _reaped_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_the_console_hands_its_child_the_key_on_a_pipe_never_in_its_environment(
+    tmp_path: Path, key: str
+) -> None:
+    with SandboxProcess(SandboxOptions(db=tmp_path / "s.db"), key) as process:
+        process.start()
+        assert process.pid is not None
+        environ = Path(f"/proc/{process.pid}/environ").read_bytes()
+        cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        assert key.encode() not in environ
+        assert KEY_ENV.encode() not in environ
+        assert key.encode() not in cmdline
+        assert b"--key-fd" in cmdline
