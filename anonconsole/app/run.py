@@ -155,12 +155,19 @@ async def _wait_users(window: MainWindow) -> None:
         users.loading_changed.disconnect(on_loading)
 
 
+async def _wait_lifecycle(window: MainWindow) -> None:
+    """Until the Lifecycle page has drawn its pictures (it computes them after the load)."""
+    while window.lifecycle.picture is None:
+        await asyncio.sleep(0.05)
+
+
 async def ascreenshot(window: MainWindow, path: Path) -> int:
     """Wait until connected and loaded, render the window to `path` (PNG); 0 when it showed data."""
     try:
         loaded = await asyncio.wait_for(_wait_loaded(window), SCREENSHOT_TIMEOUT)
         if loaded:
             await asyncio.wait_for(_wait_users(window), SCREENSHOT_TIMEOUT)
+            await asyncio.wait_for(_wait_lifecycle(window), SCREENSHOT_TIMEOUT)
     except TimeoutError:
         loaded = False
     await asyncio.sleep(0.2)  # let the status bar and layouts settle after the last update
