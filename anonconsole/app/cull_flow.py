@@ -7,9 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QMessageBox
-
+from anonconsole.app.run_flow import RunFlow
 from anonconsole.core.cull import CullPlan, Stage
 from anonconsole.operations import cull, journal
 from anonconsole.operations.audit_log import AuditLog
@@ -17,7 +15,7 @@ from anonconsole.operations.batch_run import RunReport
 from anonconsole.operations.shape import Refusal
 from anonconsole.runtime import messages
 from anonconsole.runtime.cpu_turns import run_steps
-from anonconsole.runtime.tasks import TaskOwner, in_thread
+from anonconsole.runtime.tasks import in_thread
 from anonconsole.settings.profiles import Profile
 from anonconsole.views.cull_dialog import CullDialog, planning_steps
 from anonconsole.views.main_window import MainWindow
@@ -27,28 +25,11 @@ if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
 
 
-class CullFlow(QObject):
-    """Opens the cull preview for the connected project and resumes interrupted runs.
-
-    Attributes:
-        dialog: the cull dialog open now, if any.
-        question: the offer to resume an interrupted run, once made.
-
-    Signals:
-        opened(object): the CullDialog, once planned and shown.
-        resumed(object): the RunReport of an interrupted run finished in the background.
-    """
-
-    opened = Signal(object)
-    resumed = Signal(object)
+class CullFlow(RunFlow[CullDialog]):
+    """Opens the cull preview for the connected project and resumes interrupted runs (`RunFlow`)."""
 
     def __init__(self, window: MainWindow, audit: AuditLog | None = None) -> None:
-        super().__init__(window)
-        self.window = window
-        self.audit = audit or AuditLog()
-        self.dialog: CullDialog | None = None
-        self.question: QMessageBox | None = None
-        self._tasks = TaskOwner("cull")
+        super().__init__(window, audit, "cull")
 
     async def open(self, gateway: Gateway, profile: Profile) -> CullDialog | None:
         """The preview of a cull of the connected project, planned from the users loaded now."""
@@ -98,10 +79,6 @@ class CullFlow(QObject):
         self.opened.emit(dialog)
         return dialog
 
-    def _forget(self, dialog: CullDialog) -> None:
-        if self.dialog is dialog:
-            self.dialog = None
-
     def _acted_on(self, user_ids: Sequence[str], stage: Stage) -> None:
         """The users views follow a batch at once: deleted users go, disabled ones change."""
         self.window.users.users_changed_here(user_ids, status="disabled" if stage is Stage.DISABLE else None)
@@ -136,23 +113,15 @@ class CullFlow(QObject):
         self, gateway: Gateway, profile: Profile, state: journal.JournalState[CullPlan]
     ) -> RunReport:
         plan = state.plan
-        report = await cull.run_plan(
+        run = cull.run_plan(
             gateway,
             plan,
             cull.rules_of(plan, profile.parsed_keep_rules()),
             journal=journal.Journal(state.path),
             audit=self.audit,
             profile=profile.name,
-            progress=lambda _done, _total, text: messages.info(f"Resuming the cull: {text}"),
+            progress=self._resume_progress("cull"),
             resume=state,
             on_done=lambda ids: self._acted_on(ids, plan.stage),
         )
-        (messages.info if report.ok else messages.warning)(f"The interrupted cull ended: {report.summary()}")
-        self.resumed.emit(report)
-        return report
-
-    async def aclose(self) -> None:
-        """Stop what runs (after its batch) and wait: the window is closing or the project changes."""
-        if self.dialog is not None:
-            await self.dialog.aclose()
-        await self._tasks.aclose()
+        return await self._finish_resumed(run, "cull")

@@ -167,7 +167,8 @@ async def ascreenshot(window: MainWindow, path: Path) -> int:
         loaded = await asyncio.wait_for(_wait_loaded(window), SCREENSHOT_TIMEOUT)
         if loaded:
             await asyncio.wait_for(_wait_users(window), SCREENSHOT_TIMEOUT)
-            await asyncio.wait_for(_wait_lifecycle(window), SCREENSHOT_TIMEOUT)
+            if window.lifecycle.isVisible():  # the Lifecycle page is shown: wait for its pictures
+                await asyncio.wait_for(_wait_lifecycle(window), SCREENSHOT_TIMEOUT)
     except TimeoutError:
         loaded = False
     await asyncio.sleep(0.2)  # let the status bar and layouts settle after the last update

@@ -7,15 +7,13 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QMessageBox
-
+from anonconsole.app.run_flow import RunFlow
 from anonconsole.core.chosen import ChosenPlan, UserAction, plan_action
 from anonconsole.operations import journal, user_actions
 from anonconsole.operations.audit_log import AuditLog
 from anonconsole.operations.batch_run import RunReport
 from anonconsole.runtime import messages
-from anonconsole.runtime.tasks import TaskOwner, in_thread
+from anonconsole.runtime.tasks import in_thread
 from anonconsole.settings.profiles import Profile
 from anonconsole.views.main_window import MainWindow
 from anonconsole.views.resume_question import ask_to_resume
@@ -27,28 +25,12 @@ if TYPE_CHECKING:
 _STATUS = {UserAction.DELETE: None, UserAction.DISABLE: "disabled", UserAction.ENABLE: "enabled"}
 
 
-class UserActionFlow(QObject):
-    """Opens the action dialog on the users chosen in the page shown, and resumes interrupted runs.
-
-    Attributes:
-        dialog: the action dialog open now, if any.
-        question: the offer to resume an interrupted run, once made.
-
-    Signals:
-        opened(object): the UserActionDialog, once shown.
-        resumed(object): the RunReport of an interrupted run finished in the background.
-    """
-
-    opened = Signal(object)
-    resumed = Signal(object)
+class UserActionFlow(RunFlow[UserActionDialog]):
+    """Opens the action dialog on the users chosen in the page shown, and resumes interrupted runs
+    (`RunFlow`)."""
 
     def __init__(self, window: MainWindow, audit: AuditLog | None = None) -> None:
-        super().__init__(window)
-        self.window = window
-        self.audit = audit or AuditLog()
-        self.dialog: UserActionDialog | None = None
-        self.question: QMessageBox | None = None
-        self._tasks = TaskOwner("user actions")
+        super().__init__(window, audit, "user actions")
 
     def open(self, gateway: Gateway, profile: Profile, action: UserAction) -> UserActionDialog | None:
         """The dialog for `action` on the users selected in the page shown (none: a message)."""
@@ -76,11 +58,6 @@ class UserActionFlow(QObject):
         dialog.open()
         self.opened.emit(dialog)
         return dialog
-
-    def _forget(self, dialog: UserActionDialog) -> None:
-        if self.dialog is dialog:
-            self.dialog = None
-            dialog.deleteLater()
 
     def _acted_on(self, user_ids: Sequence[str], action: UserAction) -> None:
         """The users views follow each batch at once: deleted users go, statuses change."""
@@ -118,21 +95,13 @@ class UserActionFlow(QObject):
 
     async def _resume(self, gateway: Gateway, state: journal.JournalState[ChosenPlan]) -> RunReport:
         plan = state.plan
-        report = await user_actions.run_action(
+        run = user_actions.run_action(
             gateway,
             plan,
             journal=journal.Journal(state.path),
             audit=self.audit,
-            progress=lambda _done, _total, text: messages.info(f"Resuming: {text}"),
+            progress=self._resume_progress(f"action on {plan.count:,} chosen users"),
             resume=state,
             on_done=lambda ids: self._acted_on(ids, plan.action),
         )
-        (messages.info if report.ok else messages.warning)(f"The interrupted run ended: {report.summary()}")
-        self.resumed.emit(report)
-        return report
-
-    async def aclose(self) -> None:
-        """Stop what runs (after its batch) and wait: the window is closing or the project changes."""
-        if self.dialog is not None:
-            await self.dialog.aclose()
-        await self._tasks.aclose()
+        return await self._finish_resumed(run, "action")

@@ -541,7 +541,7 @@ class MainWindow(QMainWindow):
 
     def refresh_lifecycle(self) -> None:
         """Draw the Lifecycle page from the users loaded now and this profile's audit entries."""
-        if self._gateway is None or not self.users.table_loaded or self.users.loading:
+        if self._gateway is None or not self.users.table_loaded:
             return
         work = self.lifecycle.show_from_log(self.users.table, AuditLog(), self._profile_name)
         self._tasks.start(work, key="lifecycle")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from memory_keyring import MemoryKeyring, installed
 from PySide6.QtCore import QItemSelectionModel, Qt
-from waiting import emitted, until_signal
+from waiting import emitted, until, until_signal
 
 from anonconsole.app.connections import ConnectionManager, SandboxBootstrap
 from anonconsole.core.chosen import ChosenPlan, UserAction, plan_action
@@ -89,6 +89,7 @@ def test_delete_acts_on_the_selection_after_the_count_is_typed_and_the_pages_fol
             assert not delete.isEnabled()  # nothing connected
             assert await manager.switch_to(profile)
             await loaded(manager)
+            await until(lambda: window.lifecycle.picture is not None, what="the lifecycle drawn")
             window.show_page("anonymous")
             page = window.users.views["anonymous"]
             assert not delete.isEnabled()  # nothing selected
