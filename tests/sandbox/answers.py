@@ -48,10 +48,13 @@ class StoreWatch:
         """Rows of a read-only query on the sandbox's database (to see what a change was)."""
         return [tuple(row) for row in self._conn.execute(sql, params)]
 
-    def digest(self, *, leaving_out_audit: tuple[str, ...] = ()) -> str:
-        """A hash of every row of every table, audit records of the actions given left out (for a
-        small database: it reads everything)."""
+    def digest(
+        self, *, leaving_out_audit: tuple[str, ...] = (), leaving_out_tables: tuple[str, ...] = ()
+    ) -> str:
+        """A hash of every row of every table, audit records of the actions given and the tables given
+        left out (for a small database: it reads everything)."""
         tables = [row[0] for row in self.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = [t for t in tables if t not in leaving_out_tables]
         digest = hashlib.sha256()
         for table in sorted(str(t) for t in tables):
             sql, params = f"SELECT * FROM {table}", leaving_out_audit

@@ -249,3 +249,23 @@ def test_link_tokens_expire_and_are_used_once(tmp_path: Path) -> None:
     assert store.use_link(enchanted, ("enchantedlink",)) is not None
     assert store.collect_pending(ref)["data"] == {"customClaims": {"k": 1}}  # type: ignore[index]
     assert store.collect_pending(ref) is None
+
+
+def test_a_user_of_several_tenants_meets_the_strictest_of_their_password_settings(store: Store) -> None:
+    loose = store.create_tenant("Loose")["id"]
+    strict = store.create_tenant("Strict")["id"]
+    plain = store.create_tenant("Plain")["id"]
+    defaults = passwords.DEFAULT_SETTINGS
+    store.set_password_settings(loose, {**defaults, "minLength": 6, "lock": True, "lockAttempts": 9})
+    store.set_password_settings(
+        strict, {**defaults, "minLength": 12, "nonAlphanumeric": True, "lock": True, "lockAttempts": 3}
+    )
+    combined = store.password_settings_for_tenants([loose, strict, plain])
+    assert (combined["minLength"], combined["nonAlphanumeric"], combined["lockAttempts"]) == (12, True, 3)
+    assert store.password_settings_for_tenants([plain]) == defaults
+    assert store.password_settings(plain) == defaults
+    assert store.password_settings_for_tenants([loose])["minLength"] == 6
+    assert passwords.policy_violations("Abcdefgh1", combined) == [
+        "at least 12 characters",
+        "a non-alphanumeric character",
+    ]

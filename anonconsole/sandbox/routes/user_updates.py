@@ -161,7 +161,7 @@ def _password_op(default_state: str) -> UserOp:
     def op(ctx: SandboxContext, user: dict[str, Any], b: Body) -> None:
         password = b.text("password", required=True) or ""
         active = b.flag("setActive")
-        passwords.validate_password(password)
+        passwords.validate_password(password, ctx.store.password_settings_for_user(user))
         state = "active" if active else default_state
         ctx.store.set_password(user["userId"], password, state=state, at=ctx.clock())
 

@@ -202,7 +202,8 @@ async def create_batch(request: Request) -> JSONResponse:
         u.ignore("hashedPassword", "seed")
         u.done()
         if password is not None:
-            passwords.validate_password(password)
+            tenant_ids = [t for t, _ in fields.get("user_tenants", ())]
+            passwords.validate_password(password, ctx.store.password_settings_for_tenants(tenant_ids))
             fields["password"] = password
         fields.setdefault("status", "invited")
         with ctx.store.transaction():

@@ -15,6 +15,7 @@ from anonconsole.sandbox.store.base import ID_ALPHABET, StoreBase, new_id
 from anonconsole.sandbox.store.links import LINK_KINDS, LINK_SECONDS, LinkStore
 from anonconsole.sandbox.store.otp import OTP_SECONDS, OtpStore
 from anonconsole.sandbox.store.outbox import OutboxStore
+from anonconsole.sandbox.store.password_settings import PasswordSettingsStore
 from anonconsole.sandbox.store.roles_audit import (
     AUDIT_WINDOW_MS,
     MANAGEMENT_ACTOR,
@@ -48,11 +49,20 @@ from anonconsole.sandbox.store.users import (
 )
 
 
-class Store(SearchStore, SessionStore, RoleAuditStore, OtpStore, LinkStore, OutboxStore):
+class Store(
+    SearchStore,
+    SessionStore,
+    RoleAuditStore,
+    PasswordSettingsStore,
+    OtpStore,
+    LinkStore,
+    OutboxStore,
+):
     """The sandbox's persistent state. See docs/contracts.md §2 for the contract.
 
     Callers see one class; each base class is one domain (users, search, tenants, roles and audit,
-    sessions, one-time codes, links, outbox), all on the same connection and state (`StoreBase`).
+    sessions, password settings, one-time codes, links, outbox), all on the same connection and state
+    (`StoreBase`).
     """
 
     def __init__(

@@ -8,7 +8,7 @@ from anonconsole.sandbox import db
 from anonconsole.sandbox.store.base import StoreBase
 from anonconsole.sandbox.store.users import tenant_key
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS users (
@@ -106,6 +106,7 @@ CREATE TABLE IF NOT EXISTS otp_codes (
     method TEXT NOT NULL,
     code_hash TEXT NOT NULL,
     expires REAL NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (login_id, method)
 );
 CREATE TABLE IF NOT EXISTS link_tokens (
@@ -137,6 +138,42 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS password_settings (
+    tenant_id TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS password_history (
+    id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    set_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS password_history_user ON password_history(user_id, id);
+CREATE TABLE IF NOT EXISTS password_failures (
+    user_id TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS otp_failures (
+    login_id TEXT NOT NULL COLLATE NOCASE,
+    method TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (login_id, method)
+);
+CREATE TABLE IF NOT EXISTS access_keys (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sso_settings (
+    tenant_id TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flows (
+    id TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    screens TEXT NOT NULL DEFAULT '[]'
+);
 """
 
 # Search indexes (schema 2). Each `users_by_*` serves one sort order and carries every column the
@@ -163,8 +200,12 @@ def install(store: StoreBase) -> None:
 
 
 def _migrate(store: StoreBase) -> None:
-    """Bring an older database to SCHEMA_VERSION (1 → 2: tenant_key filled, replaced indexes dropped)."""
+    """Bring an older database to SCHEMA_VERSION (1 → 2: tenant_key filled, replaced indexes dropped;
+    2 → 3: what a one-time code carries to its verification, `otp_codes.data`)."""
     version = store.meta_get("schema_version")
+    otp_columns = {row[1] for row in store.conn.execute("PRAGMA table_info(otp_codes)")}
+    if "data" not in otp_columns:
+        store.conn.execute("ALTER TABLE otp_codes ADD COLUMN data TEXT NOT NULL DEFAULT '{}'")
     if version == "1":
         with store.transaction():
             columns = {row[1] for row in store.conn.execute("PRAGMA table_info(users)")}

@@ -12,6 +12,8 @@ from anonconsole.sandbox import errors, fields, passwords
 from anonconsole.sandbox.store.base import StoreBase, dump_json, insert_sql, load_json, marks, new_id
 
 PASSWORD_STATES = ("none", "active", "temporary", "expired")
+# Passwords remembered per user: the most the reuse rule can ask about (passwords.RANGES).
+HISTORY_KEPT = 50
 USER_STATUSES = ("enabled", "disabled", "invited", "expired")
 # Separates tenant ids in `users.tenant_key`; tenant ids may not contain control characters.
 TENANT_SEP = "\x1f"
@@ -389,6 +391,8 @@ class UserStore(StoreBase):
         }
         with self.transaction():
             self._save(rec, insert=True)
+            if password_hash and password_hash != passwords.UNUSABLE:
+                self._remember_password(rec["id"], password_hash, now)
         return self._api_user(rec, self._names())
 
     def update_user(
@@ -454,7 +458,8 @@ class UserStore(StoreBase):
                 deleted += len(seqs)
                 for table in ("login_ids", "user_tenants"):
                     self.conn.execute(f"DELETE FROM {table} WHERE user_seq IN ({marks(seqs)})", seqs)
-                self.conn.execute(f"DELETE FROM history WHERE user_id IN ({marks(chunk)})", chunk)
+                for table in ("history", "password_history", "password_failures"):
+                    self.conn.execute(f"DELETE FROM {table} WHERE user_id IN ({marks(chunk)})", chunk)
                 self.conn.execute(f"DELETE FROM users WHERE seq IN ({marks(seqs)})", seqs)
         return deleted
 
@@ -478,9 +483,24 @@ class UserStore(StoreBase):
         if state not in PASSWORD_STATES[1:]:
             raise ValueError(f"bad password state {state!r}")
         self._require(user_id)
+        hashed, ms = passwords.hash_password(password), self._ms(at)
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE users SET password_hash = ?, password_state = ?, modified_ms = ? WHERE id = ?",
+                (hashed, state, ms, user_id),
+            )
+            self._remember_password(user_id, hashed, ms)
+            self.conn.execute("DELETE FROM password_failures WHERE user_id = ?", (user_id,))
+
+    def _remember_password(self, user_id: str, hashed: str, ms: int) -> None:
+        """Keep the hash in the user's history (reuse and expiration rules), at most HISTORY_KEPT."""
         self.conn.execute(
-            "UPDATE users SET password_hash = ?, password_state = ?, modified_ms = ? WHERE id = ?",
-            (passwords.hash_password(password), state, self._ms(at), user_id),
+            "INSERT INTO password_history (user_id, hash, set_ms) VALUES (?, ?, ?)", (user_id, hashed, ms)
+        )
+        self.conn.execute(
+            "DELETE FROM password_history WHERE user_id = ? AND id NOT IN "
+            "(SELECT id FROM password_history WHERE user_id = ? ORDER BY id DESC LIMIT ?)",
+            (user_id, user_id, HISTORY_KEPT),
         )
 
     def expire_password(self, user_id: str) -> None:
