@@ -8,7 +8,12 @@ Against a sandbox with N users (default 100,000) and Descope's documented rate l
 - time to first rows on screen after connect (goal <= 0.5 s);
 - the longest UI event-loop stall during the load (goal <= 50 ms), measured by a 5 ms timer, and
   during a second load with the page sorted by login ID;
-- memory per loaded user (RSS delta ÷ N; goal <= 1.5 KB).
+- memory per loaded user (RSS delta ÷ N; goal <= 1.5 KB);
+- the cost of a load that stays true while users change (issue 21): the pages alone read as the
+  console read them before (offset pages, three at a time) and by the sweep it reads them with now
+  (`iter_user_pages`: pages by creation time, then a count per lane), side by side in requests and
+  time; then both again while 600 of the oldest users are deleted in batches and 60 are created,
+  with the living users each missed and the deleted users each kept.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import secrets
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import qasync
+from descope import DescopeClientAsync, UserObj
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -109,7 +116,9 @@ async def full_load(connection: Connection, n: int) -> None:
     async with Gateway(connection) as gateway:
         area = shown_area()
         first_rows: list[float] = []
-        area.loader.rows_added.connect(lambda _rows: first_rows or first_rows.append(time.perf_counter()))
+        area.loader.rows_added.connect(
+            lambda _rows: first_rows.extend([] if first_rows else [time.perf_counter()])
+        )
         all_rows: list[float] = []  # when the last users reached the views (sign-ins may still come)
         area.loader.rows_added.connect(lambda _rows: all_rows.append(time.perf_counter()))
         meter.start()
@@ -189,6 +198,96 @@ async def sequential_loop(connection: Connection) -> None:
         print(f"sequential single-page loop       {elapsed:>10.1f} s   ({page} pages, users only)")
 
 
+EVERYONE = UserFilter(test_users="include")
+PAGE = 1000
+
+
+async def offset_pages(gateway: Gateway) -> set[str]:
+    """How the console read every user before issue 21: page 0, then the other pages by offset, three
+    at a time. A deletion ahead of a page still to come shifts it, and living users fall between."""
+    users, total = await gateway.search_users(EVERYONE, 0, PAGE)
+    seen = {u.user_id for u in users}
+    lanes = asyncio.Semaphore(3)
+
+    async def page(index: int) -> None:
+        async with lanes:
+            found, _ = await gateway.search_users(EVERYONE, index, PAGE)
+        seen.update(u.user_id for u in found)
+
+    await asyncio.gather(*(page(i) for i in range(1, math.ceil(total / PAGE))))
+    return seen
+
+
+async def swept_pages(gateway: Gateway) -> set[str]:
+    """How the console reads them now: `iter_user_pages`' sweep; the users it says are gone, dropped."""
+    held: set[str] = set()
+    async for page in gateway.iter_user_pages(EVERYONE, page_size=PAGE):
+        held.update(u.user_id for u in page.users)
+        held.difference_update(page.gone)
+    return held
+
+
+async def timed(connection: Connection, read: Any) -> tuple[set[str], float, int]:
+    """(users read, seconds, requests) of one read of every user, handshake excluded."""
+    async with Gateway(connection) as gateway:
+        await gateway.license()
+        before = gateway.stats.requests
+        started = time.perf_counter()
+        users = await read(gateway)
+        return users, time.perf_counter() - started, gateway.stats.requests - before
+
+
+async def cost_of_the_guarantee(connection: Connection) -> set[str]:
+    """Pages only, nothing changing: what reading by the sweep costs beside offset pages."""
+    offset, offset_s, offset_n = await timed(connection, offset_pages)
+    swept, swept_s, swept_n = await timed(connection, swept_pages)
+    assert offset == swept, "with nothing changing, both reads must find the same users"
+    print(
+        f"pages only, offset (before)        {offset_s:>10.1f} s   {offset_n} requests, "
+        f"{len(offset):,} users (no guarantee under change)"
+    )
+    print(
+        f"pages only, sweep (now)           {swept_s:>10.1f} s   {swept_n} requests "
+        f"(+{swept_n - offset_n}: {100 * (swept_n - offset_n) / offset_n:.0f}% more, "
+        f"{100 * (swept_s - offset_s) / offset_s:+.0f}% time)"
+    )
+    return swept
+
+
+async def loads_under_churn(connection: Connection, project_id: str, key: str, everyone: set[str]) -> None:
+    """Both reads while a cull deletes 3 x 200 of the oldest users (0.3 s apart) and 3 x 20 sign-ups
+    come: the issue's measurement. Each read gets its own victims (the oldest still there)."""
+    client = DescopeClientAsync(project_id=project_id, management_key=key, base_url=connection.base_url)
+    living = set(everyone)
+    oldest = UserFilter(test_users="include", sort=[("createdTime", False)])
+    try:
+        for name, read in (("offset (before)", offset_pages), ("sweep (now)", swept_pages)):
+            async with Gateway(connection) as gateway:
+                victims = [u.user_id for u in (await gateway.search_users(oldest, 0, 600))[0]]
+
+            async def churn(victims: list[str] = victims) -> float:
+                started = time.perf_counter()
+                for batch in range(3):
+                    await asyncio.sleep(0.1 if batch else 0.3)  # the first pages are in by then
+                    await client.mgmt.user.delete_batch(victims[batch * 200 : (batch + 1) * 200])
+                    made = [UserObj(f"bench-{secrets.token_hex(6)}") for _ in range(20)]
+                    answer = await client.mgmt.user.invite_batch(made, send_mail=False, send_sms=False)
+                    living.update(str(u["userId"]) for u in answer["createdUsers"])
+                living.difference_update(victims)
+                return time.perf_counter() - started
+
+            churning = asyncio.ensure_future(churn())
+            found, seconds, requests = await timed(connection, read)
+            over = await churning  # a churn still going when a read checks its last users is a later load's
+            print(
+                f"under churn, {name:<16}    {seconds:>10.1f} s   {requests} requests: "
+                f"{len(living - found):,} living users missed, {len(found - living):,} deleted kept "
+                f"(churn over after {over:.1f} s)"
+            )
+    finally:
+        await client.aclose()
+
+
 def run(users: int | None = None) -> None:
     n = users or 100_000
     app = create_application("light")  # as the console sets itself up (garbage collector included)
@@ -196,8 +295,7 @@ def run(users: int | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         options = SandboxOptions(db=Path(tmp) / "bench.db", users=n, rate_limits="descope")
         with SandboxProcess(options, key) as sandbox:
-            sandbox.start(timeout=600)
-            connection = Connection(options.project_id, sandbox.url, key)
+            connection = Connection(options.project_id, sandbox.start(timeout=600), key)
 
             async def main() -> None:
                 await full_load(connection, n)
@@ -207,6 +305,10 @@ def run(users: int | None = None) -> None:
                 await sequential_loop(connection)
                 await asyncio.sleep(61)
                 await small_pages_load(connection)
+                await asyncio.sleep(61)
+                everyone = await cost_of_the_guarantee(connection)
+                await asyncio.sleep(61)
+                await loads_under_churn(connection, options.project_id, key, everyone)
 
             with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
                 runner.run(main())

@@ -11,7 +11,6 @@ user ids.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from descope.management.common import MgmtLoginOptions, MgmtV1, Sort
 
 from anonconsole.core.connection import Connection, ConnectionCheck
 from anonconsole.core.convert import CODE_REJECTIONS, CodeRejected
-from anonconsole.core.errors import GatewayError, TokenInvalid
+from anonconsole.core.errors import GatewayError, ServerError, TokenInvalid, Unreachable
 from anonconsole.core.rate_limits import DESCOPE_LIMITS, RateLimit
 from anonconsole.core.records import (
     AuditEvent,
@@ -39,6 +38,7 @@ from anonconsole.core.records import (
     UserFilter,
     latest_logins,
 )
+from anonconsole.core.user_sweep import Ask, Span, Sweep
 from anonconsole.gateway import recipe
 from anonconsole.gateway.errors import map_error, server_error_body
 from anonconsole.gateway.pacing import Pacer, PacerStats
@@ -54,6 +54,8 @@ READ_RETRIES = 2
 READ_RETRY_DELAY_SECONDS = 0.2
 HISTORY_BATCH = 100
 SEARCH_LIMIT = 1000  # Descope's largest page of a user search
+LANES_PER_REQUEST = 2  # a sweep's lanes per request in flight: one lane ending early leaves work to do
+PAGE_RETRIES = 2  # a sweep's page is asked again this many times after `_call`'s own retries failed
 # Requests in flight at once. Three reach Descope's user-management limit (500 a minute) at up to
 # 350 ms a request; more only pile decoded answers up on the UI loop, waiting their turn (measured
 # at 100k users: the longest UI stall fell from ~90 ms with 8 to ~50 ms with 3).
@@ -62,17 +64,20 @@ MAX_CONCURRENCY = 3
 
 @dataclass(frozen=True)
 class UserPage:
-    """One page of a user search, as `iter_user_pages` yields it.
+    """What one answer of a user sweep brought, as `iter_user_pages` yields it.
 
     Attributes:
-        index: 0-based page number (pages may arrive out of order after the first).
-        users: the page's users.
-        total: total matches the service reported with this page.
+        index: 0-based arrival number (0: the first page, which comes first).
+        users: users new to this load (never one already yielded, unless it was yielded as gone).
+        total: the best estimate of the matches so far (exact once the load ends).
+        gone: IDs of users yielded earlier that no longer exist (deleted during the load) or no
+            longer match the filter: drop them.
     """
 
     index: int
     users: list[User]
     total: int
+    gone: tuple[str, ...] = ()
 
 
 def _first_login_id(user: Any) -> str:
@@ -270,7 +275,9 @@ class Gateway(AbstractAsyncContextManager["Gateway"]):  # `async with`: closes a
         self, filters: UserFilter | None = None, page: int = 0, limit: int = 100
     ) -> tuple[list[User], int]:
         """One page (0-based) of users matching `filters`, and the total number of matches."""
-        kwargs = _search_kwargs(filters)
+        return await self._search_page(_search_kwargs(filters), page, limit)
+
+    async def _search_page(self, kwargs: dict[str, Any], page: int, limit: int) -> tuple[list[User], int]:
         answer = await self._call(
             MgmtV1.users_search_path,
             lambda: self._user.search_all(limit=limit, page=page, **kwargs),
@@ -287,47 +294,61 @@ class Gateway(AbstractAsyncContextManager["Gateway"]):  # `async with`: closes a
         page_size: int = 1000,
         on_progress: ProgressCallback | None = None,
     ) -> AsyncGenerator[UserPage]:
-        """All matching users, page by page as pages arrive.
+        """Every matching user once, page by page as answers arrive, true while users change.
 
-        The first page comes first (it tells the total); the others are then fetched concurrently
-        within the rate limit and yielded in arrival order (`UserPage.index` says where each goes).
-        `on_progress(loaded, total)` is called after each page. Closing the iterator early cancels
-        the outstanding requests.
+        A `core.user_sweep.Sweep` decides what to ask: pages by creation time, which no deletion can
+        shift (offset pages skipped living users when earlier ones were deleted meanwhile), several
+        lanes of them at once within the rate limit, then a count per lane that finds users deleted
+        after their page was read (`UserPage.gone`) and users created meanwhile. The first page comes
+        first (it tells the total). `on_progress(held, total)` is called before each page is yielded.
+        Closing the iterator early cancels the outstanding requests. `filters.sort` must be empty: the
+        pages come in no particular order.
         """
-        users, total = await self.search_users(filters, 0, page_size)
-        loaded = len(users)
-        if on_progress:
-            on_progress(loaded, total)
-        yield UserPage(0, users, total)
-        pending = list(range(1, math.ceil(total / page_size))) if page_size else []
-        if not pending:
-            return
-        results: asyncio.Queue[UserPage | BaseException] = asyncio.Queue()
-
-        async def worker() -> None:
-            while pending:
-                index = pending.pop(0)
-                try:
-                    page_users, page_total = await self.search_users(filters, index, page_size)
-                except GatewayError as exc:
-                    results.put_nowait(exc)
-                    return
-                results.put_nowait(UserPage(index, page_users, page_total))
-
-        workers = [asyncio.ensure_future(worker()) for _ in range(min(self._concurrency, len(pending)))]
+        f = filters or UserFilter()
+        if f.sort:
+            raise ValueError("iter_user_pages reads by creation time: leave the filter's sort empty")
+        base = _search_kwargs(f)
+        bounds = Span(base.pop("from_created_time", None), base.pop("to_created_time", None))
+        sweep = Sweep(limit=page_size, lanes=LANES_PER_REQUEST * self._concurrency, bounds=bounds)
+        out: dict[asyncio.Future[tuple[list[User], int]], Ask] = {}
+        index = 0
         try:
-            for _ in range(len(pending)):
-                item = await results.get()
-                if isinstance(item, BaseException):
-                    raise item
-                loaded += len(item.users)
-                if on_progress:
-                    on_progress(loaded, max(total, item.total))
-                yield item
+            while not sweep.finished:
+                while len(out) < self._concurrency and (ask := sweep.next_ask()) is not None:
+                    out[asyncio.ensure_future(self._sweep_page(base, ask))] = ask
+                done, _ = await asyncio.wait(out, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: out[t].id):
+                    ask = out.pop(task)
+                    users, total = task.result()  # the first failure ends the load; `finally` cancels
+                    outcome = sweep.answer(ask, users, total)
+                    if index and not (outcome.added or outcome.gone):
+                        continue
+                    if on_progress:
+                        on_progress(sweep.held, sweep.total)
+                    yield UserPage(index, outcome.added, sweep.total, tuple(outcome.gone))
+                    index += 1
         finally:
-            for task in workers:
+            for task in out:
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*out, return_exceptions=True)
+
+    async def _sweep_page(self, base: dict[str, Any], ask: Ask) -> tuple[list[User], int]:
+        """One search of a sweep: its creation-time span, oldest first. Reads are safe to repeat, so a
+        page lost to a server error or a dropped connection (after `_call`'s own retries) is asked
+        again: one lost page would otherwise end a load of 100,000 users."""
+        kwargs = {**base, "sort": [Sort("createdTime", False)]}
+        if ask.span.lo is not None:
+            kwargs["from_created_time"] = ask.span.lo
+        if ask.span.hi is not None:
+            kwargs["to_created_time"] = ask.span.hi
+        for attempt in range(PAGE_RETRIES + 1):
+            try:
+                return await self._search_page(kwargs, ask.page, ask.limit)
+            except (ServerError, Unreachable):
+                if attempt == PAGE_RETRIES:
+                    raise
+            await asyncio.sleep(READ_RETRY_DELAY_SECONDS * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def load_user(self, user_id: str) -> User:
         answer = await self._call(

@@ -1,7 +1,10 @@
 """Loads every user of a connection into a `UserTable` in the background, page by page.
 
-Pages come from the gateway (first page at once, the rest concurrently within the rate limit); each
-page's last sign-ins are asked for as soon as the page arrives, concurrently with the next pages.
+Pages come from the gateway (first page at once, the rest concurrently within the rate limit), read
+so that users deleted or created meanwhile leave no living user out and none twice (issue 21,
+`core.user_sweep`); users the gateway finds deleted after their page came are hidden at the end, with
+those a reload no longer finds. Each page's last sign-ins are asked for as soon as the page arrives,
+concurrently with the next pages.
 Everything runs as one asyncio task on the Qt loop (qasync), so cancelling is cancelling the task.
 
 The UI thread stays responsive (issue "Users views": no stall over 50 ms): building records and a
@@ -154,6 +157,7 @@ class _Load:
         self.updates = _Coalescer(loader.rows_added.emit, loader.rows_changed.emit, FLUSH_SECONDS)
         self.seen = np.zeros(0, dtype=np.bool_)  # by table row: in a page of this load
         self.users_seen = 0  # distinct users in the pages so far (the progress)
+        self.gone = 0  # users yielded, then found deleted during the load
         self.total = 0
         self.waiting_for_sign_ins: list[str] = []  # user ids not yet in a history request
         self.sign_ins: list[asyncio.Task[None]] = []
@@ -193,22 +197,25 @@ class _Load:
             await asyncio.gather(*self.sign_ins, return_exceptions=True)
         self.updates.flush()
         elapsed = time.perf_counter() - started
-        self.loader.finished.emit(f"Loaded {self.users_seen:,} users in {elapsed:.1f} s")
+        gone = f" ({self.gone:,} deleted meanwhile left out)" if self.gone else ""
+        self.loader.finished.emit(f"Loaded {self.users_seen:,} users in {elapsed:.1f} s{gone}")
 
     async def _load_pages(self) -> None:
         pages = self.gateway.iter_user_pages(EVERYONE, page_size=PAGE_SIZE)
         try:
             async for page in pages:
-                if not self.total:
+                if not page.index:
                     async with cpu_turn():  # ~5 ms at 100k users: a turn of its own
                         self.table.reserve(page.total)
-                self.total = max(self.total, page.total)
+                self.total = page.total
                 for chunk in self._chunks(page.users):
                     async with cpu_turn():  # the views hear of the rows before the turn can be cancelled
                         new_rows, updated = self.table.upsert(self.table.prepare(chunk))
                         self.updates.add(new_rows)
                         self.updates.change(updated)
                         self._saw(new_rows, updated)
+                if page.gone:
+                    self._unsee(page.gone)
                 ids = [u.user_id for u in page.users]
                 self.loader.progress.emit("users", self.users_seen, max(self.total, self.users_seen))
                 self.waiting_for_sign_ins += ids
@@ -237,6 +244,14 @@ class _Load:
         self.seen[new_rows.start : new_rows.stop] = True
         self.seen[updated] = True
         self.users_seen = int(np.count_nonzero(self.seen))  # ~10 µs at 100k rows
+
+    def _unsee(self, user_ids: Sequence[str]) -> None:
+        """Users this load yielded, then found deleted: not seen after all, so the end of the load
+        hides them with the users it never saw (`mark_missing`)."""
+        rows = self.table.rows_of(user_ids)
+        self.seen[rows[rows < len(self.seen)]] = False
+        self.users_seen = int(np.count_nonzero(self.seen))
+        self.gone += len(user_ids)
 
     def _ask_sign_ins(self) -> None:
         """Ask for the last sign-ins of the users loaded since the last time, while pages still load."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pytest
+from churn import Churn, living_users, missing_and_left, slow_searches
 
 from anonconsole.core.classify import AnonymousPolicy
 from anonconsole.core.records import LoginRecord, latest_logins
@@ -74,9 +75,9 @@ def test_loads_pages_and_sign_ins_in_batches_with_few_view_updates(
         async with Gateway(connection) as gateway:
             original = gateway.last_sign_ins
 
-            async def counting(user_ids: list[str], **kwargs: Any) -> dict[str, int]:
+            async def counting(user_ids: Sequence[str], *, batch_size: int = 100) -> dict[str, int]:
                 asked.append(len(user_ids))
-                return await original(user_ids, **kwargs)
+                return await original(user_ids, batch_size=batch_size)
 
             gateway.last_sign_ins = counting  # type: ignore[method-assign]
             loader.start(gateway)
@@ -130,3 +131,47 @@ def test_cancelling_a_waiter_cancels_the_waiter_not_the_load(
             assert not loader.running
 
     arun(scenario())
+
+
+def test_a_load_while_users_are_deleted_and_created_shows_exactly_the_users_there_are(
+    arun: Callable[..., Any],
+    start_sandbox: Callable[..., RunningSandbox],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 21: a cull deletes the oldest users in batches, others go and sign-ups come while the
+    window loads; at the end the table shows exactly the users the sandbox holds."""
+    sandbox = start_sandbox(users=4000)
+    monkeypatch.setattr(users_loader, "PAGE_SIZE", 200)
+    table = UserTable(AnonymousPolicy("", None), now=time.time)
+    loader = UsersLoader(table)
+    finished: list[str] = []
+    loader.finished.connect(finished.append)
+    churn = Churn(sandbox)
+    churning: list[asyncio.Task[None]] = []
+
+    def on_progress(phase: str, _done: int, _total: int) -> None:
+        if phase == "users" and not churning:
+            churning.append(asyncio.ensure_future(churn.run()))
+
+    loader.progress.connect(on_progress)
+    connection = Connection(sandbox.project_id, sandbox.url, sandbox.management_key)
+
+    async def scenario() -> set[str]:
+        try:
+            await churn.prepare()
+            slow_searches(sandbox, 60)
+            async with Gateway(connection) as gateway:
+                loader.start(gateway)
+                await loader.wait()
+            assert churning[0].done(), "the churn must end within the load for its end state to be known"
+            await churning[0]
+        finally:
+            await churn.aclose()
+        sandbox.set_faults()
+        return set(await living_users(sandbox))
+
+    living = arun(scenario())
+    shown = set(table.user_ids(np.flatnonzero(~table.gone_mask())))
+    assert churn.batches == 3
+    assert shown == living, missing_and_left(shown, living)
+    assert finished[-1].startswith(f"Loaded {len(living):,} users")
