@@ -947,17 +947,14 @@ class CullDialog(QDialog):
         return await self._exported(export_dialog.export_report(self, self.report, path=path))
 
     async def _exported(self, export: Awaitable[ExportReport | None]) -> bool:
-        written = await export
+        written = await export_dialog.told(export, self.status)
         if written is None:  # no file chosen, or cancelled: nothing written
             return False
-        self._say(written.summary(), error=not written.ok)
         self.file_saved.emit(str(written.path), written.error)
         return written.ok
 
     def _say(self, text: str, *, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setAccessibleDescription(text)
-        style.set_state(self.status, "level", "error" if error else "info")
+        style.say(self.status, text, error=error)
 
     # ---- approval and the run -------------------------------------------------------------------
     @property

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
+    QLabel,
     QMessageBox,
     QProgressBar,
     QProgressDialog,
@@ -36,6 +38,7 @@ from anonconsole.core.user_pages import PAGE_KINDS
 from anonconsole.operations.batch_run import RunReport
 from anonconsole.operations.export import SAVING, ExportReport, report_export, write_export
 from anonconsole.runtime import messages
+from anonconsole.views import style
 from anonconsole.views.error_dialog import ErrorDialog
 from anonconsole.views.widgets import named
 
@@ -66,6 +69,14 @@ async def export_view(
     """
     export = view_export(view, now=int(time.time()) if now is None else now)
     return await export_to_file(parent, export, "Export users", path=path, fmt=fmt)
+
+
+async def told(export: Awaitable[ExportReport | None], status: QLabel) -> ExportReport | None:
+    """Await an export and say on a dialog's status line how it ended (None: nothing was written)."""
+    written = await export
+    if written is not None:
+        style.say(status, written.summary(), error=not written.ok)
+    return written
 
 
 async def export_plan(

@@ -14,7 +14,7 @@ import re
 from importlib import resources
 
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 STYLE_SHEET = "style.qss"
 _STYLED = "styled"  # the property that marks a widget `apply` gave the sheet to
@@ -90,3 +90,10 @@ def set_state(widget: QWidget, name: str, value: str) -> None:
     style = widget.style()
     style.unpolish(widget)
     style.polish(widget)
+
+
+def say(label: QLabel, text: str, *, error: bool = False) -> None:
+    """A dialog's status line: the text (also for screen readers), red when it is an error."""
+    label.setText(text)
+    label.setAccessibleDescription(text)
+    set_state(label, "level", "error" if error else "info")

@@ -316,16 +316,11 @@ class UserActionDialog(QDialog):
         return await self._saved(export_dialog.export_report(self, self.report, path=path))
 
     async def _saved(self, export: Awaitable[ExportReport | None]) -> bool:
-        written = await export
-        if written is None:  # no file chosen, or cancelled: nothing written
-            return False
-        self._say(written.summary(), error=not written.ok)
-        return written.ok
+        written = await export_dialog.told(export, self.status)
+        return written is not None and written.ok
 
     def _say(self, text: str, *, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setAccessibleDescription(text)
-        style.set_state(self.status, "level", "error" if error else "info")
+        style.say(self.status, text, error=error)
 
     # ---- closing --------------------------------------------------------------------------------
     def reject(self) -> None:
