@@ -39,7 +39,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSplitter,
-    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -62,6 +61,7 @@ from anonconsole.runtime.gc_policy import no_full_collections
 from anonconsole.runtime.tasks import TaskOwner, in_thread
 from anonconsole.views import style
 from anonconsole.views.audit_details import EVENTS_HINT, NOT_CONNECTED_TEXT, EntryDetails, UserEvents
+from anonconsole.views.state_stack import StateStack
 from anonconsole.views.widgets import named, tab_chain
 
 if TYPE_CHECKING:
@@ -295,21 +295,11 @@ class AuditPage(QWidget):
         self.copy_action.triggered.connect(self.copy_selection)
         view.addAction(self.copy_action)
 
-        self._message = named(QLabel(self), "auditEmptyState", "Audit log state")
-        self._message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._message.setWordWrap(True)
-        self._message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._message_button = named(QPushButton(self), "auditEmptyAction", "Empty state action")
-        self._message_button.clicked.connect(self._message_action)
-        message_page = QWidget(self)
-        message_layout = QVBoxLayout(message_page)
-        message_layout.addStretch(1)
-        message_layout.addWidget(self._message)
-        message_layout.addWidget(self._message_button, 0, Qt.AlignmentFlag.AlignHCenter)
-        message_layout.addStretch(2)
-        self._stack = named(QStackedWidget(self), "auditStack", "Audit log")
-        self._stack.addWidget(view)
-        self._stack.addWidget(message_page)
+        self._stack = StateStack(
+            view, names=("auditStack", "auditEmptyState", "auditEmptyAction"), parent=self
+        )
+        self._stack.setAccessibleName("Audit log")
+        self._stack.action_clicked.connect(self._message_action)
 
     def _set_tab_order(self) -> None:
         """Search, filters, Reload, the table, then the entry and Descope's events: reading order."""
@@ -325,7 +315,7 @@ class AuditPage(QWidget):
                 self.clear_button,
                 self.reload_button,
                 self.view,
-                self._message_button,
+                self._stack.action,
                 *self.details.focus_chain(),
                 *self.events.focus_chain(),
             ]
@@ -554,26 +544,18 @@ class AuditPage(QWidget):
         noun = "entry" if total == 1 else "entries"
         self.count_label.setText(f"{shown:,} of {total:,} {noun}")
         if shown:
-            self._stack.setCurrentIndex(0)
+            self._stack.show_content()
         elif self._error:
-            self._show_message(f"Could not read the audit log.\n\n{self._error}", "Retry")
+            self._stack.show_message(f"Could not read the audit log.\n\n{self._error}", "Retry")
         elif self._reading and not total:
-            self._show_message("Reading the audit log…", "")
+            self._stack.show_message("Reading the audit log…")
         elif total:
-            self._show_message("No entries match the search and filters.", "Clear filters")
+            self._stack.show_message("No entries match the search and filters.", "Clear filters")
         else:
-            self._show_message(empty_text(self.audit), "")
+            self._stack.show_message(empty_text(self.audit))
 
-    def _show_message(self, text: str, action: str) -> None:
-        self._message.setText(text)
-        self._message.setAccessibleName(text)
-        self._message_button.setText(action)
-        self._message_button.setAccessibleName(action)
-        self._message_button.setVisible(bool(action))
-        self._stack.setCurrentIndex(1)
-
-    def _message_action(self) -> None:
-        if self._message_button.text() == "Retry":
+    def _message_action(self, action: str) -> None:
+        if action == "Retry":
             self.reload()
         else:
             self.clear_filters()
@@ -581,7 +563,7 @@ class AuditPage(QWidget):
     @property
     def state_text(self) -> str:
         """What the page says instead of the table ("" when it shows entries)."""
-        return "" if self._stack.currentIndex() == 0 else self._message.text()
+        return self._stack.state_text
 
     # ---- selection and details ------------------------------------------------------------------
     def selected_rows(self) -> list[int]:

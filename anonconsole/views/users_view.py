@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -51,6 +50,7 @@ from anonconsole.models.users_model import USER_ROLE, UsersModel
 from anonconsole.operations.sign_ins import recent_sign_ins
 from anonconsole.runtime.tasks import TaskOwner
 from anonconsole.views import style
+from anonconsole.views.state_stack import StateStack
 from anonconsole.views.user_details import UserDetails
 from anonconsole.views.users_table_view import UsersTableView
 from anonconsole.views.widgets import camel, tab_chain
@@ -255,24 +255,8 @@ class UsersView(QWidget):
         view.addAction(self.details_action)
         self.addAction(self.copy_action)
 
-        self._message = QLabel(self)
-        self._message.setObjectName("emptyState")
-        self._message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._message.setWordWrap(True)
-        self._message_button = QPushButton(self)
-        self._message_button.setObjectName("emptyStateAction")
-        self._message_button.setAccessibleName("Empty state action")
-        self._message_button.clicked.connect(self._message_action)
-        message_page = QWidget(self)
-        message_layout = QVBoxLayout(message_page)
-        message_layout.addStretch(1)
-        message_layout.addWidget(self._message)
-        message_layout.addWidget(self._message_button, 0, Qt.AlignmentFlag.AlignHCenter)
-        message_layout.addStretch(2)
-        self._stack = QStackedWidget(self)
-        self._stack.setObjectName("tableStack")
-        self._stack.addWidget(view)
-        self._stack.addWidget(message_page)
+        self._stack = StateStack(view, names=("tableStack", "emptyState", "emptyStateAction"), parent=self)
+        self._stack.action_clicked.connect(self._message_action)
 
     # ---- filters --------------------------------------------------------------------------------
     def current_filter(self) -> TableFilter:
@@ -332,7 +316,7 @@ class UsersView(QWidget):
             self.bar_chip,
             self.clear_button,
             self.view,
-            self._message_button,
+            self._stack.action,
             *self.details.focus_chain(),
         ]
         tab_chain(chain)
@@ -391,29 +375,20 @@ class UsersView(QWidget):
         self.count_label.setText(f"{shown:,} of {total:,} users")
         self.count_changed.emit(shown)
         if shown:
-            self._stack.setCurrentIndex(0)
-            return
-        if not self._connected:
-            self._show_message(NOT_CONNECTED_TEXT, "")
+            self._stack.show_content()
+        elif not self._connected:
+            self._stack.show_message(NOT_CONNECTED_TEXT)
         elif self._error:
-            self._show_message(f"Could not load the users.\n\n{self._error}", "Retry")
+            self._stack.show_message(f"Could not load the users.\n\n{self._error}", "Retry")
         elif self._loading:
-            self._show_message("Loading users…", "")
+            self._stack.show_message("Loading users…")
         elif total:
-            self._show_message("No users match the search and filters.", "Clear filters")
+            self._stack.show_message("No users match the search and filters.", "Clear filters")
         else:
-            self._show_message(EMPTY_KIND_TEXT[self.kind], "")
+            self._stack.show_message(EMPTY_KIND_TEXT[self.kind])
 
-    def _show_message(self, text: str, action: str) -> None:
-        self._message.setText(text)
-        self._message.setAccessibleName(text)
-        self._message_button.setText(action)
-        self._message_button.setAccessibleName(action)
-        self._message_button.setVisible(bool(action))
-        self._stack.setCurrentIndex(1)
-
-    def _message_action(self) -> None:
-        if self._message_button.text() == "Retry":
+    def _message_action(self, action: str) -> None:
+        if action == "Retry":
             self.retry_requested.emit()
         else:
             self.clear_filters()
@@ -421,7 +396,7 @@ class UsersView(QWidget):
     @property
     def state_text(self) -> str:
         """What the page says when it shows no rows ("" when it shows rows)."""
-        return "" if self._stack.currentIndex() == 0 else self._message.text()
+        return self._stack.state_text
 
     # ---- selection, details, copy ---------------------------------------------------------------
     def selected_rows(self) -> list[int]:

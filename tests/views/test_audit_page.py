@@ -236,7 +236,7 @@ def test_changes_appear_and_can_be_searched_filtered_and_read_in_full(
             assert page.details.entry is None  # its entry was filtered out
             choose(page.date_filter, "today")
             assert page.state_text == "No entries match the search and filters."
-            page._message_button.click()  # "Clear filters"
+            page._stack.action.click()  # "Clear filters"
             assert page.model.rowCount() == 8
             choose(page.date_filter, "between")
             assert page.from_date.isVisibleTo(page)
@@ -425,7 +425,7 @@ def test_damaged_lines_and_an_unreadable_log_are_said(
         page.search.setText("nothing matches this")
         page.apply_filters()
         assert page.state_text == f"Could not read the audit log.\n\n{text}"
-        assert page._message_button.text() == "Retry"
+        assert page._stack.action.text() == "Retry"
         await page.aclose()
 
     arun(scenario())

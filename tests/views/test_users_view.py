@@ -166,8 +166,8 @@ def test_server_error_while_loading_keeps_message_and_retry(
     assert errors
     assert errors[-1][1] is True
     assert "Could not load the users." in view.state_text
-    assert view._message_button.text() == "Retry"
-    assert view._message_button.isVisible() or not view.isVisible()
+    assert view._stack.action.text() == "Retry"
+    assert view._stack.action.isVisible() or not view.isVisible()
 
 
 # -- without a sandbox: a table of made-up users -------------------------------------------------------
