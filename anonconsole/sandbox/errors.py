@@ -84,6 +84,21 @@ def invalid_otp(message: str = "Invalid one-time code") -> DescopeError:
     return DescopeError(401, "E061102", "Invalid one-time code", message)
 
 
+def otp_expired() -> DescopeError:
+    """A code used after its lifetime (code from Descope's SDKs: E061104)."""
+    return DescopeError(401, "E061104", "One-time code expired", "The code has expired: send a new one")
+
+
+def too_many_otp_attempts() -> DescopeError:
+    """A code worn out by wrong attempts (code from Descope's SDKs: E061103)."""
+    return DescopeError(
+        401,
+        "E061103",
+        "Too many OTP attempts",
+        "Too many wrong codes: this code is no longer accepted, send a new one",
+    )
+
+
 def enchanted_link_pending(message: str = "The enchanted link was not verified yet") -> DescopeError:
     """A pending session asked for before its link was verified (code from descope-api.md §1.7)."""
     return DescopeError(401, "E062503", "Enchanted link unauthorized", message)

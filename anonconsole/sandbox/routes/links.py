@@ -9,52 +9,55 @@ from starlette.responses import JSONResponse, Response
 
 from anonconsole.sandbox import errors
 from anonconsole.sandbox.body import Body
-from anonconsole.sandbox.routes import signin
+from anonconsole.sandbox.routes import login_options, signin
 from anonconsole.sandbox.routes.common import (
     USER,
     RouteTable,
     context,
     context_and_body,
+    first_of,
     ok,
     read_body,
     user_by_login_id,
 )
-from anonconsole.sandbox.routes.otp import OTP_METHODS, PHONE_METHODS, delivery_address, verify_address
+from anonconsole.sandbox.routes.otp import OTP_METHODS, amr_of, apply_verified_contact
 from anonconsole.sandbox.routes.test_users import delivery_method, require_test_user
 
 route = RouteTable()
 routes = route.routes
 
 
-def _link_data(b: Body, claims_field: str = "loginOptions") -> dict[str, Any]:
-    """What a link carries to its verification: the custom claims of `loginOptions` (or `customClaims`)."""
-    raw = b.obj(claims_field) or {}
-    claims = raw.get("customClaims") if claims_field == "loginOptions" else raw
-    if claims is not None and not isinstance(claims, dict):
-        raise errors.validation_failed("customClaims must be an object")
+def _claims_data(b: Body) -> dict[str, Any]:
+    """What an embedded link carries to its verification: the body's `customClaims` object."""
+    claims = b.obj("customClaims")
     return {"customClaims": claims} if claims else {}
 
 
-def _link_url(uri: str, token: str) -> str:
-    """The link as it would be sent: the redirect URI with the token in `t`.
+# Where a link points when its request names no redirect URI (Descope would use the project's
+# redirect URL; the sandbox has none). The sandbox does not serve this page: a client verifies the
+# token in `t`, which the outbox also shows as the message's code.
+DEFAULT_LINK_PATH = "_sandbox/link"
 
-    Test-user links need a `URI`: the sandbox has no project redirect URL.
-    """
-    return f"{uri}{'&' if '?' in uri else '?'}t={token}"
+
+def link_url(request: Request, uri: str | None, token: str) -> str:
+    """The link as it would be sent: the redirect URI (or the sandbox's default) with the token in `t`."""
+    base = uri or f"{request.base_url}{DEFAULT_LINK_PATH}"
+    return f"{base}{'&' if '?' in base else '?'}t={token}"
 
 
 @route("/v1/mgmt/tests/generate/magiclink", "POST")
 async def generate_magic_link(request: Request) -> JSONResponse:
-    """A magic link for a test user; `magiclink.verify` accepts its token once."""
+    """A magic link for a test user; `magiclink.verify` accepts its token once. Magic-link sign-in
+    calls for that user that follow leave it valid (they send nothing while it waits)."""
     ctx, b = await context_and_body(request)
     login_id = b.text("loginId", required=True) or ""
     method = delivery_method(b)
-    uri = b.text("URI", required=True) or ""
-    data = _link_data(b)
+    uri = first_of(b, b.text, "URI", "redirectUrl")
+    data = login_options.read(None, b, login_id)
     b.done()
     require_test_user(ctx.store, login_id)
     token, _ = ctx.store.create_link("magiclink", login_id, method=method, data=data)
-    return ok({"link": _link_url(uri, token), "loginId": login_id})
+    return ok({"link": link_url(request, uri, token), "loginId": login_id})
 
 
 @route("/v1/mgmt/tests/generate/enchantedlink", "POST")
@@ -62,12 +65,12 @@ async def generate_enchanted_link(request: Request) -> JSONResponse:
     """An enchanted link for a test user: verify its token, then collect the session by `pendingRef`."""
     ctx, b = await context_and_body(request)
     login_id = b.text("loginId", required=True) or ""
-    uri = b.text("URI", required=True) or ""
-    data = _link_data(b)
+    uri = first_of(b, b.text, "URI", "redirectUrl")
+    data = login_options.read(None, b, login_id)
     b.done()
     require_test_user(ctx.store, login_id)
     token, pending_ref = ctx.store.create_link("enchantedlink", login_id, method="email", data=data)
-    return ok({"link": _link_url(uri, token), "loginId": login_id, "pendingRef": pending_ref})
+    return ok({"link": link_url(request, uri, token), "loginId": login_id, "pendingRef": pending_ref})
 
 
 def _timeout(b: Body) -> int:
@@ -83,7 +86,7 @@ async def embedded_link(request: Request) -> JSONResponse:
     """A sign-in token for any enabled user, verified like a magic link (default 10 minutes)."""
     ctx, b = await context_and_body(request)
     login_id = b.text("loginId", required=True) or ""
-    data = _link_data(b, "customClaims")
+    data = _claims_data(b)
     seconds = _timeout(b)
     b.done()
     user = user_by_login_id(ctx.store, login_id)
@@ -103,7 +106,7 @@ async def signup_embedded_link(request: Request) -> JSONResponse:
     user.done()
     fields["verified_email"] = bool(b.flag("emailVerified"))
     fields["verified_phone"] = bool(b.flag("phoneVerified"))
-    data = _link_data(b)
+    data = login_options.read(None, b, login_id)
     seconds = _timeout(b)
     b.done()
     if ctx.store.login_id_owner(login_id) is not None:
@@ -121,11 +124,12 @@ async def _token(request: Request, name: str) -> str:
 
 
 def _sign_in_by_link(request: Request, link: dict[str, Any], *, method: str) -> Response:
-    """Sign in (or, for a sign-up link, create) the link's user; its address is now verified."""
+    """Sign in (or, for a sign-up link, create) the link's user; the address it went to is now
+    verified, or the address change it was sent for is made."""
     store = context(request).store
-    login_id, delivery = link["loginId"], link["method"]
+    login_id, delivery, data = link["loginId"], link["method"], link["data"]
     if link["kind"] == "signup":
-        user = signin.create_signup_user(request, login_id, link["data"].get("fields", {}))
+        user = signin.create_signup_user(request, login_id, data.get("fields", {}))
     else:
         found = store.user_by_login_id(login_id)
         if found is None:
@@ -134,10 +138,16 @@ def _sign_in_by_link(request: Request, link: dict[str, Any], *, method: str) -> 
     signin.ensure_enabled(user)
     amr: list[str] = []
     if delivery in OTP_METHODS:
-        user = verify_address(request, user, delivery, delivery_address(user, delivery, login_id))
-        amr = ["sms" if delivery in PHONE_METHODS else "email"]
-    extra = signin.custom_claims(link["data"].get("customClaims"))
-    return signin.issue(request, user, method=method, amr=amr, extra=extra)
+        user = apply_verified_contact(request, user, delivery, login_id, data)
+        amr = amr_of(delivery)
+    return login_options.issue(request, user, data, method=method, amr=amr)
+
+
+def _unusable(request: Request, token: str, what: str) -> errors.DescopeError:
+    """The 401 for a link token that cannot be used: expired, or unknown (or used already)."""
+    if context(request).store.link_expired(token):
+        return errors.unauthorized(f"The {what} has expired: send a new one")
+    return errors.unauthorized(f"The {what} token is invalid or already used")
 
 
 @route("/v1/auth/magiclink/verify", "POST")
@@ -146,7 +156,7 @@ async def magiclink_verify(request: Request) -> Response:
     token = await _token(request, "token")
     link = context(request).store.use_link(token, ("magiclink", "embedded", "signup"))
     if link is None:
-        raise errors.unauthorized("The magic link token is invalid, already used or expired")
+        raise _unusable(request, token, "magic link")
     return _sign_in_by_link(request, link, method="magiclink")
 
 
@@ -155,7 +165,7 @@ async def enchantedlink_verify(request: Request) -> Response:
     """POST /v1/auth/enchantedlink/verify: the user clicked; the pending session can be collected."""
     token = await _token(request, "token")
     if context(request).store.use_link(token, ("enchantedlink",)) is None:
-        raise errors.unauthorized("The enchanted link token is invalid, already used or expired")
+        raise _unusable(request, token, "enchanted link")
     return JSONResponse({})
 
 

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 
 from anonconsole.sandbox import errors
 from anonconsole.sandbox.body import Body
-from anonconsole.sandbox.routes import common
+from anonconsole.sandbox.routes import common, login_options
 from anonconsole.sandbox.routes.users import create_handler, search_handler
 from anonconsole.sandbox.store import Store
 
@@ -48,10 +48,13 @@ async def delete_all_test_users(request: Request) -> JSONResponse:
 
 @route("/v1/mgmt/tests/generate/otp", "POST")
 async def generate_otp(request: Request) -> JSONResponse:
+    """A code for a test user (its login options' custom claims go into the tokens it signs in to).
+    OTP sign-in calls for that user that follow leave it valid: they send nothing while it waits."""
     ctx, b = await common.context_and_body(request)
     login_id = b.text("loginId", required=True) or ""
     method = delivery_method(b)
-    b.obj("loginOptions")
+    data = login_options.read(None, b, login_id)
     b.done()
     require_test_user(ctx.store, login_id)
-    return common.ok({"code": ctx.store.create_otp(login_id, method, at=ctx.clock()), "loginId": login_id})
+    code = ctx.store.create_otp(login_id, method, at=ctx.clock(), data=data)
+    return common.ok({"code": code, "loginId": login_id})
