@@ -298,9 +298,9 @@ class Gateway(AbstractAsyncContextManager["Gateway"]):  # `async with`: closes a
 
         A `core.user_sweep.Sweep` decides what to ask: pages by creation time, which no deletion can
         shift (offset pages skipped living users when earlier ones were deleted meanwhile), several
-        lanes of them at once within the rate limit, then a count per lane that finds users deleted
-        after their page was read (`UserPage.gone`) and users created meanwhile. The first page comes
-        first (it tells the total). `on_progress(held, total)` is called before each page is yielded.
+        lanes of them at once within the rate limit, then counts that find users deleted after their
+        page was read (`UserPage.gone`) and users created meanwhile. The first page comes first (it
+        tells the total). `on_progress(held, total)` is called before each page is yielded.
         Closing the iterator early cancels the outstanding requests. `filters.sort` must be empty: the
         pages come in no particular order.
         """
@@ -311,16 +311,22 @@ class Gateway(AbstractAsyncContextManager["Gateway"]):  # `async with`: closes a
         bounds = Span(base.pop("from_created_time", None), base.pop("to_created_time", None))
         sweep = Sweep(limit=page_size, lanes=LANES_PER_REQUEST * self._concurrency, bounds=bounds)
         out: dict[asyncio.Future[tuple[list[User], int]], Ask] = {}
+
+        def send() -> None:
+            """Keep the requests in flight, also while the caller works on the page just yielded."""
+            while len(out) < self._concurrency and (ask := sweep.next_ask()) is not None:
+                out[asyncio.ensure_future(self._sweep_page(base, ask))] = ask
+
         index = 0
         try:
-            while not sweep.finished:
-                while len(out) < self._concurrency and (ask := sweep.next_ask()) is not None:
-                    out[asyncio.ensure_future(self._sweep_page(base, ask))] = ask
+            send()
+            while out:
                 done, _ = await asyncio.wait(out, return_when=asyncio.FIRST_COMPLETED)
                 for task in sorted(done, key=lambda t: out[t].id):
                     ask = out.pop(task)
                     users, total = task.result()  # the first failure ends the load; `finally` cancels
                     outcome = sweep.answer(ask, users, total)
+                    send()
                     if index and not (outcome.added or outcome.gone):
                         continue
                     if on_progress:

@@ -220,7 +220,7 @@ class _Load:
                 self.loader.progress.emit("users", self.users_seen, max(self.total, self.users_seen))
                 self.waiting_for_sign_ins += ids
                 if len(self.waiting_for_sign_ins) >= HISTORY_BATCH:
-                    self._ask_sign_ins()
+                    self._ask_sign_ins(whole_batches=True)
                 _raise_first_failure(self.sign_ins)
         finally:
             await pages.aclose()
@@ -253,10 +253,18 @@ class _Load:
         self.users_seen = int(np.count_nonzero(self.seen))
         self.gone += len(user_ids)
 
-    def _ask_sign_ins(self) -> None:
-        """Ask for the last sign-ins of the users loaded since the last time, while pages still load."""
-        if self.waiting_for_sign_ins:
-            ids, self.waiting_for_sign_ins = self.waiting_for_sign_ins, []
+    def _ask_sign_ins(self, *, whole_batches: bool = False) -> None:
+        """Ask for the last sign-ins of the users loaded since the last time, while pages still load.
+
+        `whole_batches`: only whole `HISTORY_BATCH`es, the rest waits for the next page. Pages bring a
+        few users fewer than their size (a page starts again at the last second of the one before),
+        and 1,000 + 999 IDs would cost two history requests where one of 1,000 does.
+        """
+        cut = len(self.waiting_for_sign_ins)
+        if whole_batches:
+            cut -= cut % HISTORY_BATCH
+        if cut:
+            ids, self.waiting_for_sign_ins = self.waiting_for_sign_ins[:cut], self.waiting_for_sign_ins[cut:]
             self.sign_ins.append(asyncio.ensure_future(self._load_sign_ins(ids)))
 
     async def _load_sign_ins(self, user_ids: Sequence[str]) -> None:

@@ -96,6 +96,7 @@ def test_loads_pages_and_sign_ins_in_batches_with_few_view_updates(
     # Sign-ins were asked for while pages loaded, in batches of at least HISTORY_BATCH ids but the last.
     assert sum(asked) == 1050
     assert all(n >= 300 for n in asked[:-1])
+    assert all(n % 300 == 0 for n in asked[:-1]), "whole batches: no history request of a few IDs"
     assert progress[-1] == ("sign-ins", 1050, 1050)
     assert ("users", 1050, 1050) in progress
     # Last sign-ins equal a direct history query.
