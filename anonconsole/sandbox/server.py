@@ -24,6 +24,7 @@ from anonconsole.sandbox.errors import DescopeError
 from anonconsole.sandbox.faults import Fault, Faults, injected_error, injected_error_after, server_error
 from anonconsole.sandbox.ratelimit import RateLimiter
 from anonconsole.sandbox.routes import (
+    access_keys,
     link_signin,
     links,
     otp,
@@ -305,6 +306,7 @@ def build_app(
         *otp.routes(),
         *links.routes(),
         *link_signin.routes(),
+        *access_keys.routes(),
         *sandbox.routes(),
     ]
     app = SandboxApp(routes=routes, exception_handlers={HTTPException: _http_error})

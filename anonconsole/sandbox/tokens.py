@@ -81,8 +81,9 @@ class Minted:
     claims: dict[str, Any]
 
 
-def _authorization_claims(user: dict[str, Any]) -> dict[str, Any]:
-    """Roles, permissions and tenants exactly as Descope puts them in both token kinds."""
+def authorization_claims(user: dict[str, Any]) -> dict[str, Any]:
+    """Roles, permissions and tenants exactly as Descope puts them in both token kinds (a user's, or an
+    access key's shaped as a user's)."""
     tenants = {
         t["tenantId"]: {
             "roles": list(t.get("roleNames") or []),
@@ -175,7 +176,7 @@ class TokenIssuer:
             "sub": sub,
         }
         if user:
-            claims.update(_authorization_claims(user))
+            claims.update(authorization_claims(user))
         claims.update(extra or {})
         return Minted(self._sign(claims), claims)
 
@@ -196,7 +197,7 @@ class TokenIssuer:
             iat = self._issued_at(user["userId"] if user else None)
         claims = {k: v for k, v in refresh.items() if k not in ("drn", "exp", "iat", "jti")}
         if user:
-            claims.update(_authorization_claims(user))
+            claims.update(authorization_claims(user))
         if dct:
             claims["dct"] = dct
         claims.update(
@@ -208,6 +209,24 @@ class TokenIssuer:
                 "rexp": rfc3339(refresh["exp"]),
             }
         )
+        return Minted(self._sign(claims), claims)
+
+    def mint_key_session(
+        self, key_id: str, granted: dict[str, Any], *, seconds: int, extra: dict[str, Any]
+    ) -> Minted:
+        """The session token (drn DS) of an access-key exchange: `sub` is the key, the roles and tenants
+        those `granted` (`authorization_claims`' input), then `extra` (the key's claims, `nsec`, `dct`)."""
+        iat = math.floor(self._clock())
+        claims: dict[str, Any] = {
+            "drn": SESSION_DRN,
+            "exp": iat + int(seconds),
+            "iat": iat,
+            "iss": self.project_id,
+            "jti": secrets.token_urlsafe(16),
+            "sub": key_id,
+        }
+        claims.update(authorization_claims(granted))
+        claims.update(extra)
         return Minted(self._sign(claims), claims)
 
     def with_claims(self, token: str, extra: dict[str, Any]) -> str:

@@ -72,6 +72,7 @@ async def tenant_delete(request: Request) -> JSONResponse:
     cascade = bool(b.flag("cascade"))
     b.done()
     deleted = ctx.store.delete_tenant(tenant_id, cascade=cascade)
+    ctx.store.remove_tenant_from_keys(tenant_id)
     data = {"cascade": cascade, "deletedUsers": len(deleted)}
     ctx.store.add_audit("TenantDeleted", tenants=[tenant_id], actor_id=MANAGEMENT_ACTOR, data=data)
     return ok()

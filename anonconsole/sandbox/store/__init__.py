@@ -11,6 +11,7 @@ from random import Random
 
 from anonconsole.sandbox.errors import tenant_not_found
 from anonconsole.sandbox.store import schema
+from anonconsole.sandbox.store.access_keys import AccessKeyStore
 from anonconsole.sandbox.store.base import ID_ALPHABET, StoreBase, new_id
 from anonconsole.sandbox.store.links import LINK_KINDS, LINK_SECONDS, LinkStore
 from anonconsole.sandbox.store.otp import OTP_SECONDS, OtpStore
@@ -52,6 +53,7 @@ from anonconsole.sandbox.store.users import (
 class Store(
     SearchStore,
     SessionStore,
+    AccessKeyStore,
     RoleAuditStore,
     PasswordSettingsStore,
     OtpStore,
@@ -61,8 +63,8 @@ class Store(
     """The sandbox's persistent state. See docs/contracts.md §2 for the contract.
 
     Callers see one class; each base class is one domain (users, search, tenants, roles and audit,
-    sessions, password settings, one-time codes, links, outbox), all on the same connection and state
-    (`StoreBase`).
+    sessions, access keys, password settings, one-time codes, links, outbox), all on the same
+    connection and state (`StoreBase`).
     """
 
     def __init__(

@@ -113,7 +113,8 @@ class TenantStore(UserStore):
         )
 
     def delete_tenant(self, tenant_id: str, *, cascade: bool) -> list[str]:
-        """Delete a tenant, its roles and settings; with cascade also users belonging only to it.
+        """Delete a tenant, its roles and settings (session, password, SSO); with cascade also users
+        belonging only to it.
 
         Returns the ids of the users deleted.
         """
@@ -137,6 +138,8 @@ class TenantStore(UserStore):
                 "DELETE FROM tenants WHERE id = ?",
                 "DELETE FROM tenant_settings WHERE tenant_id = ?",
                 "DELETE FROM roles WHERE tenant_id = ?",
+                "DELETE FROM password_settings WHERE tenant_id = ?",
+                "DELETE FROM sso_settings WHERE tenant_id = ?",
             ):
                 self.conn.execute(sql, (tenant_id,))
         return doomed
