@@ -25,6 +25,7 @@ from anonconsole.sandbox.faults import Fault, Faults, injected_error, injected_e
 from anonconsole.sandbox.ratelimit import RateLimiter
 from anonconsole.sandbox.routes import (
     access_keys,
+    flows,
     link_signin,
     links,
     otp,
@@ -307,6 +308,7 @@ def build_app(
         *links.routes(),
         *link_signin.routes(),
         *access_keys.routes(),
+        *flows.routes(),
         *sandbox.routes(),
     ]
     app = SandboxApp(routes=routes, exception_handlers={HTTPException: _http_error})

@@ -18,6 +18,7 @@ from anonconsole.sandbox.routes.common import (
     read_body,
 )
 from anonconsole.sandbox.store import MANAGEMENT_ACTOR
+from anonconsole.sandbox.store.defaults import DEFAULT_PERMISSIONS
 
 route = RouteTable()
 routes = route.routes
@@ -149,9 +150,21 @@ async def audit_event(request: Request) -> JSONResponse:
 
 @route("/v1/mgmt/permission/all", "GET")
 async def permission_all(request: Request) -> JSONResponse:
-    """Every permission some role grants (the sandbox has no separate permission objects)."""
+    """Every permission some role grants (the sandbox has no separate permission objects); those a
+    new project has (the Tenant Admin role's) are marked `systemDefault`, with their description."""
     names = sorted({p for role in context(request).store.roles() for p in role["permissionNames"]})
-    return ok({"permissions": [{"name": n, "description": "", "systemDefault": False} for n in names]})
+    return ok(
+        {
+            "permissions": [
+                {
+                    "name": n,
+                    "description": DEFAULT_PERMISSIONS.get(n, ""),
+                    "systemDefault": n in DEFAULT_PERMISSIONS,
+                }
+                for n in names
+            ]
+        }
+    )
 
 
 @route("/v1/mgmt/license", "GET")

@@ -13,6 +13,8 @@ from anonconsole.sandbox.errors import tenant_not_found
 from anonconsole.sandbox.store import schema
 from anonconsole.sandbox.store.access_keys import AccessKeyStore
 from anonconsole.sandbox.store.base import ID_ALPHABET, StoreBase, new_id
+from anonconsole.sandbox.store.defaults import install_defaults
+from anonconsole.sandbox.store.flows import FlowStore
 from anonconsole.sandbox.store.links import LINK_KINDS, LINK_SECONDS, LinkStore
 from anonconsole.sandbox.store.otp import OTP_SECONDS, OtpStore
 from anonconsole.sandbox.store.outbox import OutboxStore
@@ -59,11 +61,12 @@ class Store(
     OtpStore,
     LinkStore,
     OutboxStore,
+    FlowStore,
 ):
     """The sandbox's persistent state. See docs/contracts.md §2 for the contract.
 
     Callers see one class; each base class is one domain (users, search, tenants, roles and audit,
-    sessions, access keys, password settings, one-time codes, links, outbox), all on the same
+    sessions, access keys, password settings, one-time codes, links, outbox, flows), all on the same
     connection and state (`StoreBase`).
     """
 
@@ -87,6 +90,7 @@ class Store(
         conn.execute("PRAGMA cache_size = -131072")
         conn.execute("PRAGMA mmap_size = 536870912")
         schema.install(self)
+        install_defaults(self)
 
 
 __all__ = [
