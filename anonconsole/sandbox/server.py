@@ -34,6 +34,7 @@ from anonconsole.sandbox.routes import (
     roles_audit,
     sandbox,
     sessions,
+    sso,
     tenants,
     test_users,
     user_updates,
@@ -309,6 +310,7 @@ def build_app(
         *link_signin.routes(),
         *access_keys.routes(),
         *flows.routes(),
+        *sso.routes(),
         *sandbox.routes(),
     ]
     app = SandboxApp(routes=routes, exception_handlers={HTTPException: _http_error})

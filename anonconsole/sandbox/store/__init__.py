@@ -40,6 +40,7 @@ from anonconsole.sandbox.store.search import (
     active_filters,
 )
 from anonconsole.sandbox.store.sessions import SessionStore
+from anonconsole.sandbox.store.sso import SsoStore
 from anonconsole.sandbox.store.tenants import DEFAULT_TENANT_FIELDS, DEFAULT_TENANT_SETTINGS, UNIT_SECONDS
 from anonconsole.sandbox.store.users import (
     PASSWORD_STATES,
@@ -56,6 +57,7 @@ class Store(
     SearchStore,
     SessionStore,
     AccessKeyStore,
+    SsoStore,
     RoleAuditStore,
     PasswordSettingsStore,
     OtpStore,
@@ -66,8 +68,8 @@ class Store(
     """The sandbox's persistent state. See docs/contracts.md §2 for the contract.
 
     Callers see one class; each base class is one domain (users, search, tenants, roles and audit,
-    sessions, access keys, password settings, one-time codes, links, outbox, flows), all on the same
-    connection and state (`StoreBase`).
+    sessions, access keys, SSO settings, password settings, one-time codes, links, outbox, flows), all
+    on the same connection and state (`StoreBase`).
     """
 
     def __init__(
