@@ -52,6 +52,7 @@ class SandboxOptions:
     project_id: str = DEFAULT_PROJECT_ID
     demo: bool = False
     users: int | None = None
+    expired_share: float | None = None  # with `users`: that share are expired anonymous users
     rate_limits: str = "descope"
     latency_ms: int = 0
     error_rate: float = 0.0
@@ -82,6 +83,8 @@ class SandboxOptions:
             args.append("--demo")
         if self.users:
             args += ["--users", str(self.users)]
+        if self.expired_share is not None:
+            args += ["--expired-share", str(self.expired_share)]
         if self.latency_ms:
             args += ["--latency-ms", str(self.latency_ms)]
         if self.error_rate:

@@ -92,6 +92,17 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--demo", action="store_true", help="seed the demo data set into an empty db")
     seed.add_argument("--users", type=_non_negative, default=None, help="seed N users into an empty db")
     serve.add_argument(
+        "--expired-share",
+        type=_rate,
+        default=None,
+        metavar="P",
+        help=(
+            "with --users: this share of the users are anonymous users whose refresh token expired "
+            "30-500 days ago (the cull's candidates: 0.5 of 200,000 gives 100,000), the other "
+            "anonymous users are active (default: the usual mix, about 30%% of them expired)"
+        ),
+    )
+    serve.add_argument(
         "--latency-ms",
         type=_non_negative,
         default=0,
@@ -198,7 +209,7 @@ def _serve_key(args: argparse.Namespace) -> str:
     return env_key
 
 
-def _seed(ctx: SandboxContext, *, demo: bool, users: int | None) -> None:
+def _seed(ctx: SandboxContext, *, demo: bool, users: int | None, expired_share: float | None = None) -> None:
     if not demo and not users:
         return
     if ctx.store.user_count():
@@ -208,10 +219,15 @@ def _seed(ctx: SandboxContext, *, demo: bool, users: int | None) -> None:
 
     started = time.perf_counter()
     if demo:
-        seed.seed_demo(ctx.store, now=ctx.clock())
+        counts = seed.seed_demo(ctx.store, now=ctx.clock())
     else:
-        seed.seed_bulk(ctx.store, int(users or 0), now=ctx.clock())
-    logger.info("Seeded %d users in %.1f s", ctx.store.user_count(), time.perf_counter() - started)
+        counts = seed.seed_bulk(ctx.store, int(users or 0), now=ctx.clock(), expired_share=expired_share)
+    logger.info(
+        "Seeded %d users in %.1f s (%s)",
+        ctx.store.user_count(),
+        time.perf_counter() - started,
+        ", ".join(f"{kind}: {count}" for kind, count in counts.items()),
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -297,7 +313,7 @@ def _serve_locked(args: argparse.Namespace, db: Path, key_hash: str, lock: Datab
 
     try:
         ctx = create_context(db, args.project_id, key_hash)
-        _seed(ctx, demo=args.demo, users=args.users)
+        _seed(ctx, demo=args.demo, users=args.users, expired_share=args.expired_share)
     except DatabaseUnusable as exc:
         return _fail(args, exc.sentence, EXIT_UNUSABLE_DB)
     except sqlite3.DatabaseError as exc:  # damage the quick check at opening did not see
@@ -442,7 +458,10 @@ def outbox(args: argparse.Namespace, console_key: KeySource | None = None) -> in
 def main(argv: Sequence[str] | None = None, *, console_key: KeySource | None = None) -> int:
     """`console_key`: the built-in sandbox profile's key, for `outbox` (the console's CLI passes a
     reader of its keyring entry; the sandbox itself never imports the keyring)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve" and args.expired_share is not None and not args.users:
+        parser.error("--expired-share is a share of the seeded users: give --users N with it")
     if args.command == "serve":
         return serve(args, sys.argv[1:] if argv is None else argv)
     return outbox(args, console_key)

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from anonconsole.sandbox import db, seed
+from anonconsole.launcher.process import SandboxOptions
+from anonconsole.sandbox import cli, db, seed
 from anonconsole.sandbox.store import AUDIT_WINDOW_MS, Store, UserQuery
 
 NOW = 1_764_000_000.0
@@ -117,3 +118,101 @@ def test_bulk_sign_ins_of_the_last_month_are_audited(tmp_path: Path) -> None:
         assert audit["tenants"] == [t["tenantId"] for t in user["userTenants"]]
         assert audit["method"] == ("password" if user["userTenants"] else "otp")
     assert all(h["city"] and h["ip"] for h in recent)
+
+
+def _dump(store: Store) -> list[list[tuple[Any, ...]]]:
+    """Every row the bulk seed writes, table by table (row ids included)."""
+    return [
+        [tuple(row) for row in store.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]
+        for table in ("users", "login_ids", "user_tenants", "tenants", "history", "audit")
+    ]
+
+
+def _indexes(store: Store) -> dict[str, str]:
+    return dict(store.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'").fetchall())
+
+
+def test_bulk_is_deterministic_and_keeps_every_index(tmp_path: Path) -> None:
+    """Same N, same data; the indexes dropped while rows go in are all there again after."""
+    first, second = _store(tmp_path / "one.db"), _store(tmp_path / "two.db")
+    indexes = _indexes(first)
+    synchronous = first.conn.execute("PRAGMA synchronous").fetchone()[0]
+    assert seed.seed_bulk(first, 3000, now=NOW) == seed.seed_bulk(second, 3000, now=NOW)
+    assert _dump(first) == _dump(second)
+    assert _indexes(first) == indexes
+    assert first.conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous
+    assert first.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    other = _store(tmp_path / "other.db")
+    seed.seed_bulk(other, 2999, now=NOW)
+    assert _dump(other)[0][:10] != _dump(first)[0][:10]  # another N, other users
+
+
+def test_bulk_users_are_in_creation_order_and_read_back_as_written(tmp_path: Path) -> None:
+    store = _store(tmp_path / "order.db")
+    seed.seed_bulk(store, 2000, now=NOW)
+    created = [row[0] for row in store.conn.execute("SELECT created_ms FROM users ORDER BY seq")]
+    assert created == sorted(created)
+    users = {u["userId"]: u for u in _all(store)}
+    assert len(users) == 2000
+    anon = store.tenant_by_name(seed.ANON_TENANT)["id"]  # type: ignore[index]
+    for user in list(users.values())[:300]:
+        assert store.login_id_owner(user["loginIds"][0]) == user["userId"]
+        if user["userTenants"]:
+            assert [t["tenantId"] for t in user["userTenants"]] == [anon]
+            assert user["email"] == user["loginIds"][0]
+            assert not user["verifiedEmail"]
+        else:
+            assert user["verifiedEmail"]
+            assert user["name"] == f"{user['givenName']} {user['familyName']}"
+
+
+def _last_active(store: Store) -> dict[str, float]:
+    """Per user of the anonymous tenant, enabled and without a verified address: its last sign-in."""
+    rows = store.conn.execute(
+        "SELECT u.id, max(h.login_time) FROM users u JOIN history h ON h.user_id = u.id"
+        " WHERE u.tenant_key != '' AND u.status = 'enabled' AND u.verified_email = 0 GROUP BY u.id"
+    )
+    return {row[0]: float(row[1]) for row in rows}
+
+
+def test_expired_share_gives_exactly_that_many_expired_anonymous_users(tmp_path: Path) -> None:
+    store = _store(tmp_path / "expired.db")
+    counts = seed.seed_bulk(store, 2000, now=NOW, expired_share=0.5)
+    assert counts["anonymous_expired"] == 1000
+    assert sum(counts.values()) == store.user_count() == 2000
+    assert counts["anonymous"] > counts["regular"] > counts["attention"] > 0
+    last = _last_active(store)
+    assert len(last) == counts["anonymous"] + counts["anonymous_expired"]
+    cutoff = NOW - seed.ANON_LIFETIME - seed.EXPIRED_SINCE_DAYS[0] * seed.DAY
+    expired = [t for t in last.values() if t < NOW - seed.ANON_LIFETIME]
+    assert len(expired) == 1000
+    assert all(t <= cutoff for t in expired)  # still expired with a grace of up to 30 days
+
+
+def test_the_usual_mix_has_about_a_third_of_anonymous_users_expired(tmp_path: Path) -> None:
+    store = _store(tmp_path / "mix.db")
+    counts = seed.seed_bulk(store, 4000, now=NOW)
+    assert "anonymous_expired" not in counts
+    last = _last_active(store)
+    share = sum(t < NOW - seed.ANON_LIFETIME for t in last.values()) / len(last)
+    assert 0.25 < share < 0.36  # 0.307 before the seed drew columns at a time (200,000 users)
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5])
+def test_a_share_outside_0_to_1_is_refused(tmp_path: Path, share: float) -> None:
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        seed.seed_bulk(_store(tmp_path / "bad.db"), 10, now=NOW, expired_share=share)
+
+
+def test_expired_share_needs_users(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["serve", "--expired-share", "0.5"])
+    assert exited.value.code == 2
+    assert "give --users N with it" in capsys.readouterr().err
+
+
+def test_the_launcher_passes_the_share_on(tmp_path: Path) -> None:
+    argv = SandboxOptions(db=tmp_path / "s.db", users=200, expired_share=0.5).argv(tmp_path / "ready")
+    at = argv.index("--users")
+    assert argv[at : at + 4] == ["--users", "200", "--expired-share", "0.5"]
+    assert "--expired-share" not in SandboxOptions(db=tmp_path / "s.db", users=200).argv(tmp_path / "ready")
