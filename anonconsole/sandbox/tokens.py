@@ -163,11 +163,11 @@ class TokenIssuer:
         extra: dict[str, Any] | None = None,
         subject: str | None = None,
     ) -> Minted:
-        """A refresh token (drn DSR). `user` None = an anonymous (danu) token for `subject`."""
+        """A refresh token (drn DSR). `user` None = an anonymous (danu) token for `subject`, which
+        carries no `amr`: nobody authenticated (Descope's anonymous tokens have none)."""
         sub = user["userId"] if user else subject or ""
         iat = self._issued_at(user["userId"] if user else None)
         claims: dict[str, Any] = {
-            "amr": list(amr),
             "drn": REFRESH_DRN,
             "exp": iat + int(refresh_seconds),
             "iat": iat,
@@ -176,6 +176,7 @@ class TokenIssuer:
             "sub": sub,
         }
         if user:
+            claims["amr"] = list(amr)
             claims.update(authorization_claims(user))
         claims.update(extra or {})
         return Minted(self._sign(claims), claims)

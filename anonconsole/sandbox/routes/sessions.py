@@ -171,12 +171,19 @@ async def mgmt_signin(request: Request) -> Response:
 
 @route("/v1/mgmt/auth/anonymous", "POST")
 async def mgmt_anonymous(request: Request) -> Response:
-    """POST /v1/mgmt/auth/anonymous: a `danu` token pair with no user behind it."""
+    """POST /v1/mgmt/auth/anonymous: a `danu` token pair with no user behind it.
+
+    Its claims are the ones Descope documents for anonymous sessions (descope-api.md §6): `sub` (a
+    new random ID), `iss`, `iat`, `exp`, `drn`, `danu`, the session's `rexp`, the custom claims (never
+    over those) and `dct` for a selected tenant, which must exist; plus the sandbox's `jti` (logout).
+    No `amr`, roles or tenants: nobody authenticated."""
     body = await read_body(request)
     claims, refresh_seconds = _token_options(body)
     tenant_id = body.text("selectedTenant")
     body.done()
     ctx = context(request)
+    if tenant_id and ctx.store.tenant(tenant_id) is None:
+        raise errors.tenant_not_found(tenant_id)
     subject = "U" + secrets.token_urlsafe(20)[:27]
     extra = {**claims, "danu": True}
     if tenant_id:
