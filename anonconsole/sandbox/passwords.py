@@ -12,7 +12,7 @@ random replacement password was never kept): it never verifies.
 Settings (`mgmt.password` get/configure, descope-api.md; fields as the SDK documents them) default to a
 new Descope project's (docs.descope.com, Authentication Methods > Passwords): at least 8 characters
 with a lowercase letter, an uppercase letter and a number; no expiration, reuse check or lock-out. Two
-defaults differ from that page, on purpose (docs/contracts.md §8): the method is enabled (the console's
+defaults differ from that page, on purpose (docs/contracts.md §9): the method is enabled (the console's
 anonymous-user recipe signs up with a password) and a non-alphanumeric character is not required (the
 recipe's and the tests' default passwords have none); `configure_settings` turns either on.
 """
