@@ -77,8 +77,12 @@ _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-
 def _url(name: str, value: str | None) -> str | None:
     """An http(s) URL with a host, or "" (cleared), or None (not sent)."""
     if value:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(value)
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            usable = False
+        if not usable:
             raise errors.invalid_argument(f"{name} must be an http(s) URL ({value[:80]!r} sent)")
     return value
 

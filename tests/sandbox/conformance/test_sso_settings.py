@@ -237,6 +237,7 @@ async def test_redirect_urls_auth_type_and_recalculation(either: Sdk) -> None:
         ("unknown default role", (400, "E011004")),
         ("unknown tenant", (404, "E011006")),
         ("bad url", (400, "E011004")),
+        ("unclosed IPv6 url", (400, "E011004")),
         ("no idp url", (400, "E011002")),
         ("bad domain", (400, "E011004")),
     ],
@@ -252,6 +253,8 @@ async def test_refusals_change_nothing(either: Sdk, case: str, expected: tuple[i
         target = NO_TENANT
     elif case == "bad url":
         settings.idp_url = "ftp://idp.example.com"
+    elif case == "unclosed IPv6 url":
+        settings.idp_url = "http://[::1/saml"
     elif case == "no idp url":
         settings.idp_url = ""
     elif case == "bad domain":
