@@ -859,7 +859,9 @@ def test_a_keep_rule_added_after_approval_still_spares_at_the_recheck() -> None:
 
 
 @pytest.mark.parametrize("step_rows", [1, 2, 3, 20_000])
-def test_the_plan_made_in_steps_is_the_plan_made_at_once(monkeypatch: pytest.MonkeyPatch, step_rows: int) -> None:
+def test_the_plan_made_in_steps_is_the_plan_made_at_once(
+    monkeypatch: pytest.MonkeyPatch, step_rows: int
+) -> None:
     """The window plans in steps (hashing the candidates a step at a time): the same plan, the
     same hash as the canonical JSON of the whole plan."""
     from anonconsole.core import cull
