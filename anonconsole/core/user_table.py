@@ -1,9 +1,12 @@
 """All users of a connection in columns, filtered and sorted by computing index arrays (numpy).
 
 Why not QSortFilterProxyModel: it calls back into Python per row and per comparison, which takes
-seconds at 100k users. Here a filter is a handful of vectorised comparisons producing a mask, and a
-sort is a cached permutation of the whole table intersected with that mask (`perm[mask[perm]]`), so a
-filter + sort of 100k rows is a few milliseconds. Pure Python + numpy: no Qt, no I/O.
+seconds at 100k users. Here a filter is a handful of vectorised comparisons producing a mask (the
+text search scans a column-major `Haystack`), and a sort is a kept permutation of the whole table
+intersected with that mask (`perm[mask[perm]]`): a filter + sort of 1,000,000 rows is tens of ms.
+Kept orders follow the table: new rows are merged in, changed rows moved, instead of sorting anew.
+Text sort keys are not stored per row (140 bytes a user at 1,000,000): a kept order holds its keys
+in order, and a first sort computes them from the fields. Pure Python + numpy: no Qt, no I/O.
 
 Rows are only ever appended (pages arriving) or updated in place (last sign-ins arriving, a refresh),
 so a row number is stable for the life of the table; views map their rows to table rows through the
@@ -29,6 +32,7 @@ from anonconsole.core.classify import (
     format_duration,
     kind_of,
 )
+from anonconsole.core.haystack import Haystack
 from anonconsole.core.records import EMPTY_MAPPING, TestUsers, User, UserTenant
 
 NONE = np.iinfo(np.int64).min  # "no value" in int64 columns (never signed in, no expiry known)
@@ -80,9 +84,16 @@ _TITLES = {
 
 # Columns whose sort key is a number already kept in an int64 array.
 _NUMERIC = {Column.CREATED, Column.LAST_SIGN_IN, Column.EXPIRES, Column.KIND, Column.STATUS}
-# Text columns sorted by a key stored per row (lowercase UTF-8, computed with the page), so a sorted
-# view's order is merged with each arriving page instead of sorting every user's text again.
-_TEXT_KEYED = (Column.USER_ID, Column.LOGIN_IDS, Column.NAME, Column.EMAIL, Column.PHONE, Column.TENANTS)
+# Text columns sorted by their lowercase UTF-8 text: the field each shows, and whether most rows share
+# a few values of it (then each distinct value's key is made once).
+_TEXT_FIELDS = {
+    Column.USER_ID: ("user_id", False),
+    Column.LOGIN_IDS: ("login_ids", False),
+    Column.NAME: ("name", True),
+    Column.EMAIL: ("email", True),
+    Column.PHONE: ("phone", True),
+    Column.TENANTS: ("tenants", True),
+}
 SORT_CACHE_SIZE = 2  # sorted orders kept up to date (the columns views were sorted by most recently)
 
 
@@ -317,18 +328,18 @@ class UserTable:
         self._verified_email = _Growable(np.bool_)
         self._verified_phone = _Growable(np.bool_)
         self._has_password = _Growable(np.bool_)
-        self._haystack = _Growable("S1")
+        self._haystack = Haystack()  # what the text search looks in (see `_searchable`)
         # ... and columns the table fills in.
         self._last_sign_in = _Growable(np.int64)
         self._expires = _Growable(np.int64)
         self._gone = _Growable(np.bool_)
-        self._text_keys = {column: _Growable("S1") for column in _TEXT_KEYED}
         self._sort_cache: dict[Column, tuple[Rows, np.ndarray]] = {}  # (order, keys in that order)
         self._version = 0
 
     @property
     def _arrays(self) -> dict[str, _Growable]:
-        """The columns a page brings, by the names `prepare` uses."""
+        """The numeric columns a page brings, by the names `prepare` uses (its "haystack" goes to the
+        `Haystack`)."""
         return {
             "kind": self._kind,
             "status": self._status,
@@ -337,18 +348,20 @@ class UserTable:
             "verified_email": self._verified_email,
             "verified_phone": self._verified_phone,
             "has_password": self._has_password,
-            "haystack": self._haystack,
-            **{_key_name(column): keys for column, keys in self._text_keys.items()},
         }
 
     def __len__(self) -> int:
         return len(self._fields)
 
     def reserve(self, total: int) -> None:
-        """Allocate every numeric column for `total` users at once (no regrowth while pages arrive)."""
+        """Allocate every column for `total` users at once (no regrowth while pages arrive), with 2%
+        to spare: the first users created after a load of 1,000,000 would otherwise make every
+        column grow, a copy of ~250 MB on the UI thread."""
+        capacity = total + total // 50
         for column in (*self._arrays.values(), self._last_sign_in, self._expires, self._gone):
-            column.reserve(total)
-        self._fields.reserve(total)
+            column.reserve(capacity)
+        self._fields.reserve(capacity)
+        self._haystack.reserve(capacity)
 
     def prepare(self, users: Iterable[User]) -> PreparedUsers:
         """Compute a page's column values (kinds, search texts, ...) without touching the table.
@@ -372,9 +385,6 @@ class UserTable:
             "has_password": column((u.has_password for u in page), np.bool_),
             "haystack": np.array([_searchable(u) for u in page], dtype=bytes),
         }
-        for keyed in _TEXT_KEYED:
-            keys = [_text_of(u, keyed).lower().encode() for u in page]
-            arrays[_key_name(keyed)] = np.array(keys, dtype=bytes)
         return PreparedUsers(tenant_id, _Fields.of(page), arrays)
 
     def append(self, users: Iterable[User] | PreparedUsers) -> range:
@@ -404,7 +414,8 @@ class UserTable:
             else:
                 updated[row] = position
         changed = np.fromiter(updated, np.int64, len(updated))
-        keys_before = {column: self._sort_keys_of(column, changed) for column in self._sort_cache}
+        self._version += 1  # before and after the change: a sort made meanwhile is not kept
+        keys_before = self._kept_keys(changed)
         if fresh:
             self._extend(page, None if len(fresh) == len(page) else fresh)
         for row, position in updated.items():
@@ -415,11 +426,8 @@ class UserTable:
             self._reclassify(touched)  # the policy changed while the page was prepared
         else:
             self._update_expiry(touched)
-        self._changed(
-            column
-            for column, before in keys_before.items()
-            if before is None or not _same_keys(before, self._sort_keys_of(column, changed))
-        )
+        self._version += 1
+        self._follow(changed, keys_before)
         self._merge_sorted(new_rows)
         return new_rows, changed
 
@@ -429,6 +437,7 @@ class UserTable:
         which = slice(None) if positions is None else np.asarray(positions, dtype=np.int64)
         for name, column in self._arrays.items():
             column.extend(page.arrays[name][which])
+        self._haystack.extend(page.arrays["haystack"][which])
         count = len(page) if positions is None else len(positions)
         self._last_sign_in.extend(np.full(count, NONE, dtype=np.int64))
         self._expires.extend(np.full(count, NONE, dtype=np.int64))
@@ -439,6 +448,7 @@ class UserTable:
         self._fields.set(row, page.fields, position)
         for name, column in self._arrays.items():
             column.set(row, page.arrays[name][position])
+        self._haystack.set(row, bytes(page.arrays["haystack"][position]))
         self._gone.data[row] = False
 
     def mark_missing(self, seen: Rows) -> Rows:
@@ -478,12 +488,15 @@ class UserTable:
     def set_statuses(self, user_ids: Iterable[str], status: str) -> Rows:
         """Users this console just disabled or enabled: their status and kind, without a reload."""
         rows = self.rows_of(user_ids)
+        self._version += 1
+        keys_before = self._kept_keys(rows)
         for row in rows.tolist():
             self._fields.status.set(row, status)
             self._status.set(row, _status_code(status))
         if len(rows):
             self._reclassify(rows)
-            self._changed([Column.STATUS, Column.KIND, Column.EXPIRES, Column.REASON])
+            self._version += 1
+            self._follow(rows, keys_before)
         return rows
 
     def is_gone(self, row: int) -> bool:
@@ -497,24 +510,42 @@ class UserTable:
 
     def _merge_sorted(self, new: range) -> None:
         """Put new rows into the sorted orders kept: a merge, not a new sort of every row."""
+        if not len(new):
+            return
+        rows = np.arange(new.start, new.stop, dtype=np.int64)
         for column, (order, sorted_keys) in list(self._sort_cache.items()):
-            fresh = self._sort_keys_of(column, np.arange(new.start, new.stop, dtype=np.int64))
+            fresh = self._sort_keys_of(column, rows)
             if fresh is None:
                 del self._sort_cache[column]
                 continue
-            if not len(fresh):
+            self._sort_cache[column] = _insert_sorted(order, sorted_keys, rows, fresh, last=True)
+
+    def _kept_keys(self, rows: Rows) -> dict[Column, np.ndarray | None]:
+        """The keys of `rows` (distinct, ascending) in each kept order, before they change in place
+        (see `_follow`)."""
+        rows = np.unique(rows)
+        return {column: self._sort_keys_of(column, rows) for column in self._sort_cache}
+
+    def _follow(self, rows: Rows, before: Mapping[Column, np.ndarray | None]) -> None:
+        """Rows changed in place: in each kept order where their keys changed, move them to where a
+        new sort would put them (O(N) array copies instead of an O(N log N) sort on the UI thread);
+        an order without keys (the reason) is dropped."""
+        rows = np.unique(rows)
+        if not len(rows):
+            return
+        for column, old in before.items():
+            kept = self._sort_cache.get(column)
+            if kept is None:
                 continue
-            by_key = np.argsort(fresh, kind="stable")
-            fresh = fresh[by_key]
-            if fresh.dtype != sorted_keys.dtype:  # a longer text key than any before
-                wider = np.promote_types(fresh.dtype, sorted_keys.dtype)
-                fresh, sorted_keys = fresh.astype(wider), sorted_keys.astype(wider)
-            # After equal keys: the new rows come later in table order, as a stable sort puts them.
-            at = np.searchsorted(sorted_keys, fresh, side="right")
-            self._sort_cache[column] = (
-                np.insert(order, at, by_key + new.start),
-                np.insert(sorted_keys, at, fresh),
-            )
+            new = self._sort_keys_of(column, rows)
+            if new is None:
+                del self._sort_cache[column]
+            elif old is None or not np.array_equal(old, new):
+                moved = np.zeros(len(self), dtype=np.bool_)
+                moved[rows] = True
+                order, keys = kept
+                stay = ~moved[order]
+                self._sort_cache[column] = _insert_sorted(order[stay], keys[stay], rows, new, last=False)
 
     def set_last_sign_ins(self, latest: Mapping[str, int]) -> Rows:
         """Record last sign-in times (epoch seconds) from login history; returns the rows changed."""
@@ -523,9 +554,12 @@ class UserTable:
         if not pairs:
             return np.zeros(0, dtype=np.int64)
         index, times = (np.asarray(values, dtype=np.int64) for values in zip(*pairs, strict=True))
+        self._version += 1
+        keys_before = self._kept_keys(index)
         self._last_sign_in.view[index] = times
         self._update_expiry(index)
-        self._changed((Column.LAST_SIGN_IN, Column.EXPIRES, Column.REASON))
+        self._version += 1
+        self._follow(index, keys_before)
         return index
 
     def set_policy(self, policy: AnonymousPolicy) -> None:
@@ -787,7 +821,7 @@ class UserTable:
             keep &= (expires != NONE) & _within(expires, spec.expires_from, spec.expires_to)
         text = spec.text.strip().lower()
         if text and len(keep):
-            keep &= np.strings.find(self._haystack.view[rows], text.encode()) >= 0
+            keep &= self._haystack.find(text.encode(), start, len(self))
         return keep
 
     def query(self, spec: TableFilter, sort: Column | None = None, descending: bool = False) -> Rows:
@@ -836,16 +870,20 @@ class UserTable:
         return column in self._sort_cache
 
     def _sort_keys_of(self, column: Column, rows: Rows) -> np.ndarray | None:
-        """The sort keys of `rows` (a copy), or None for a column without stored keys."""
-        keys = {
+        """The sort keys of `rows` (a copy), or None for a column without keys (the reason)."""
+        numbers = {
             Column.CREATED: self._created,
             Column.LAST_SIGN_IN: self._last_sign_in,
             Column.EXPIRES: self._expires,
             Column.KIND: self._kind,
             Column.STATUS: self._status,
-            **self._text_keys,
         }.get(column)
-        return None if keys is None else keys.data[rows]
+        if numbers is not None:
+            return numbers.data[rows]
+        if column in _TEXT_FIELDS:
+            name, shared = _TEXT_FIELDS[column]
+            return _text_keys(column, getattr(self._fields, name).data[rows].tolist(), shared=shared)
+        return None
 
     def _test_mask(self, test_users: TestUsers, rows: slice = slice(None)) -> npt.NDArray[np.bool_]:
         test = self._test.view[rows]
@@ -866,8 +904,54 @@ def _within(values: Rows, lower: int | None, upper: int | None) -> Mask:
     return keep
 
 
-def _key_name(column: Column) -> str:
-    return f"key_{column.value}"
+def _text_keys(column: Column, values: list[Any], *, shared: bool) -> np.ndarray:
+    """Sort keys of a text column: the text each value shows, lowercase UTF-8.
+
+    `shared`: most values are a few shared objects (names, tenants: "" or interned): each distinct
+    object's key is made once (the objects are alive meanwhile, so their ids stay theirs).
+    """
+    text = _value_text(column)
+    if not shared:  # a string (nearly always: one login ID) without a call of `text`
+        return np.array([(v if type(v) is str else text(v)).lower().encode() for v in values], dtype=bytes)
+    made: dict[int, bytes] = {}
+    keys = []
+    for value in values:
+        key = made.get(id(value))
+        if key is None:
+            key = made[id(value)] = text(value).lower().encode()
+        keys.append(key)
+    return np.array(keys, dtype=bytes)
+
+
+def _value_text(column: Column) -> Callable[[Any], str]:
+    """What a text column shows for the value its field holds (see `display`)."""
+    if column is Column.LOGIN_IDS:
+        return lambda ids: ids if isinstance(ids, str) else _login_ids_text(ids)
+    if column is Column.TENANTS:
+        return _tenants_text
+    return str
+
+
+def _insert_sorted(
+    order: Rows, keys: np.ndarray, rows: Rows, new: np.ndarray, *, last: bool
+) -> tuple[Rows, np.ndarray]:
+    """A kept order (`order`, its `keys` in that order) with `rows` (keys `new`) put in place.
+
+    Where a stable sort puts them: by key, equal keys by row. `last`: the rows are newer than any
+    in `order` (appended), so they go after their equal keys.
+    """
+    by = np.lexsort((rows, new))
+    rows, new = rows[by], new[by]
+    if new.dtype != keys.dtype:  # a longer text key than any before
+        wider = np.promote_types(new.dtype, keys.dtype)
+        new, keys = new.astype(wider), keys.astype(wider)
+    at = np.searchsorted(keys, new, side="right")
+    if not last:  # among equal keys, by row: those are in row order already
+        start = np.searchsorted(keys, new, side="left")
+        for i in np.flatnonzero(at > start).tolist():
+            low, high = int(start[i]), int(at[i])
+            at[i] = low + np.searchsorted(order[low:high], rows[i])
+    return np.insert(order, at, rows), np.insert(keys, at, new)
 
 
 def _login_ids_text(login_ids: tuple[str, ...]) -> str:
@@ -876,24 +960,6 @@ def _login_ids_text(login_ids: tuple[str, ...]) -> str:
 
 def _tenants_text(tenants: tuple[UserTenant, ...]) -> str:
     return ", ".join(t.tenant_name or t.tenant_id for t in tenants)
-
-
-def _text_of(user: User, column: Column) -> str:
-    """What a text column shows for a user (the table's `display`, from a record)."""
-    match column:
-        case Column.USER_ID:
-            return user.user_id
-        case Column.LOGIN_IDS:
-            return _login_ids_text(user.login_ids)
-        case Column.NAME:
-            return user.name
-        case Column.EMAIL:
-            return user.email
-        case Column.PHONE:
-            return user.phone
-        case Column.TENANTS:
-            return _tenants_text(user.tenants)
-    raise ValueError(column)
 
 
 def _status_code(status: str) -> int:
@@ -912,11 +978,6 @@ def format_time(epoch_seconds: int) -> str:
     if not epoch_seconds:
         return ""
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _same_keys(before: np.ndarray, after: np.ndarray | None) -> bool:
-    """Whether a column's sort keys stayed the same (None: the column keeps no keys any more)."""
-    return after is not None and bool(np.array_equal(before, after))
 
 
 def _distinct(column: np.ndarray, rows: Rows | None) -> tuple[list[Any], Rows]:

@@ -1,0 +1,94 @@
+"""Column-major substring search: the same answers as a per-row search, across blocks and updates."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from anonconsole.core import haystack
+from anonconsole.core.haystack import Haystack
+
+NEEDLES = [
+    b"a",
+    b"ab",
+    b"abc",
+    b"cab",
+    b"zz",
+    b"\x1fx",
+    b"q",
+    b"zzzzabcabcabcabc",
+    b"abcabcabcabcabcabcabcabcabc",
+]
+
+
+def reference(texts: list[bytes], needle: bytes) -> list[bool]:
+    return [needle in text for text in texts]
+
+
+def filled(texts: list[bytes], page: int = 97) -> Haystack:
+    h = Haystack()
+    for start in range(0, len(texts), page):
+        h.extend(np.array(texts[start : start + page], dtype=bytes))
+    return h
+
+
+@pytest.fixture
+def texts() -> list[bytes]:
+    rng = random.Random(3)
+    return [("".join(rng.choices("abc\x1fxyz", k=rng.randrange(0, 12)))).encode() for _ in range(1000)]
+
+
+@pytest.mark.parametrize("few", [1, haystack.FEW, 10**9])  # rest of a query: over the block, mixed, per row
+def test_answers_equal_a_search_row_by_row(
+    texts: list[bytes], few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(haystack, "BLOCK", 64)  # many blocks, ranges across their edges
+    monkeypatch.setattr(haystack, "FEW", few)
+    h = filled(texts)
+    for needle in NEEDLES:
+        for start, stop in [(0, None), (63, 129), (500, 1000), (999, 1000), (1000, 1000)]:
+            expected = reference(texts[start:stop], needle)
+            assert h.find(needle, start, stop).tolist() == expected, (needle, start, stop)
+
+
+def test_replaced_and_longer_texts_are_searched(texts: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(haystack, "BLOCK", 64)
+    h = filled(texts)
+    for row in (5, 64, 500):  # wider than any before: the matrix widens
+        texts[row] = b"zzzzabcabcabcabcabcabc"
+        h.set(row, texts[row])
+    texts[7] = b""
+    h.set(7, b"")
+    h.extend(np.array([b"x" * 40 + b"tail"], dtype=bytes))
+    texts.append(b"x" * 40 + b"tail")
+    for needle in [*NEEDLES, b"tail", b"xtai"]:
+        for start, stop in [(0, None), (63, 129), (60, 66), (1000, 1001)]:
+            expected = reference(texts[start:stop], needle)
+            assert h.find(needle, start, stop).tolist() == expected, (needle, start, stop)
+    assert len(h) == 1001
+
+
+def test_empty_and_nul_needles() -> None:
+    h = filled([b"a", b"", b"ba"])
+    assert h.find(b"").tolist() == [True, True, True]
+    assert h.find(b"a\0").tolist() == [False, False, False]  # NUL pads the texts
+    assert h.find(b"\0").tolist() == [False, False, False]
+    assert Haystack().find(b"a").tolist() == []
+
+
+def test_reserve_keeps_rows_and_room() -> None:
+    h = filled([b"one", b"two"])
+    h.reserve(10_000)
+    h.extend(np.array([b"three"], dtype=bytes))
+    assert h.find(b"t").tolist() == [False, True, True]
+    assert h.nbytes >= 10_000
+
+
+def test_a_range_across_blocks_scans_each_block_to_its_own_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(haystack, "BLOCK", 64)
+    texts = [b"short"] * 128
+    texts[70] = b"short" * 4 + b"needle"  # the only long text, in the second block
+    h = filled(texts)
+    assert h.find(b"needle", 60, 80).tolist() == reference(texts[60:80], b"needle")
