@@ -11,8 +11,9 @@ Only this package imports `descope`.
   limits by itself; a 429 that happens anyway pauses the bucket for `Retry-After` and is retried a
   bounded number of times before `RateLimited` is raised.
 - Recipe: `create_anonymous_user` is the KB article's anonymous-user recipe (module `recipe`).
-- Paging: `iter_user_pages` yields the first page at once, then fetches the rest concurrently within
-  the limit.
+- Paging: `iter_user_pages` reads by creation time (`core.user_sweep`): the first page at once, then
+  lanes concurrently within the limit, then counts that find users deleted or created meanwhile
+  (`UserPage.gone`).
 """
 
 from anonconsole.core.connection import Connection, ConnectionCheck

@@ -32,8 +32,9 @@ from anonconsole.runtime import gc_policy
 # costs one search (and a cull's one history request). 500 keeps a lost answer's reconciliation to
 # one search and a cancelled run's tail short.
 BATCH_SIZE = 500
-# Attempts at one batch's write when its answer is lost; each retry acts only on the users still there.
-WRITE_ATTEMPTS = 3
+# Attempts at one batch's write when its answer is lost; each retry acts only on the users still there
+# (after looking). 3 left a batch failed in about 1 run in 20 under 20% faults; looking makes more safe.
+WRITE_ATTEMPTS = 5
 # The failures after which Descope may or may not have acted: look before retrying.
 _AMBIGUOUS = (Unreachable, ServerError, RateLimited)
 USER_PATH = "/v1/mgmt/user/delete/batch"

@@ -17,14 +17,17 @@ async def count_members(gateway: Gateway, tenant_id: str) -> tuple[int, int]:
     pages = gateway.iter_user_pages(
         UserFilter(tenant_ids=[tenant_id], test_users="include"), page_size=PAGE_SIZE
     )
-    users = verified = 0
+    members: set[str] = set()
+    verified: set[str] = set()
     try:
         async for page in pages:
-            users += len(page.users)
-            verified += sum(1 for user in page.users if _has_verified_address(user))
+            members.update(user.user_id for user in page.users)
+            verified.update(user.user_id for user in page.users if _has_verified_address(user))
+            members.difference_update(page.gone)  # deleted while the load ran: not members any more
+            verified.difference_update(page.gone)
     finally:
         await pages.aclose()  # cancelled midway (the admin typed on): the page requests stop too
-    return users, verified
+    return len(members), len(verified)
 
 
 def _has_verified_address(user: User) -> bool:
