@@ -242,6 +242,7 @@ class MainWindow(QMainWindow):
         self._refreshing = False
         self._notice_topic = ""  # what the error notice shown is about (CONNECTION, ...), "" other
         self._tasks = TaskOwner("main window")  # network work to cancel when the window closes
+        self._closed = False
         self._build_actions()
         self._build_central()
         self._build_status_bar()
@@ -541,7 +542,7 @@ class MainWindow(QMainWindow):
 
     def refresh_lifecycle(self) -> None:
         """Draw the Lifecycle page from the users loaded now and this profile's audit entries."""
-        if self._gateway is None or not self.users.table_loaded:
+        if self._gateway is None or not self.users.table_loaded or self._closed:
             return
         work = self.lifecycle.show_from_log(self.users.table, AuditLog(), self._profile_name)
         self._tasks.start(work, key="lifecycle")
@@ -811,6 +812,8 @@ class MainWindow(QMainWindow):
             unsubscribe()
         self._unsubscribe = []
         self._save_layout()
+        self._closed = True  # a lifecycle redraw still due must not start now
+        self._lifecycle_timer.stop()
         self._tasks.cancel_all()
         self.users.cancel()
         super().closeEvent(event)
