@@ -12,18 +12,16 @@ from typing import Any
 import pytest
 from memory_keyring import MemoryKeyring, installed
 from PySide6.QtWidgets import QMessageBox
-from waiting import emitted, until_signal
+from waiting import emitted
+from windows import closed, connected, loaded
 
-from anonconsole.app.connections import ConnectionManager, SandboxBootstrap
 from anonconsole.core.classify import Kind
 from anonconsole.core.cull import Exclusion, KeepRule, Stage, plan_cull
 from anonconsole.gateway import Connection, Gateway
-from anonconsole.launcher.process import SandboxOptions
 from anonconsole.operations import cull, journal
 from anonconsole.operations.shape import Refusal
 from anonconsole.operations.users_snapshot import load_users
-from anonconsole.settings.profiles import Profile, ProfileStore
-from anonconsole.views.main_window import MainWindow
+from anonconsole.settings.profiles import ProfileStore
 
 PROJECT = "P2CullFlowTests".ljust(28, "0")
 
@@ -32,33 +30,6 @@ PROJECT = "P2CullFlowTests".ljust(28, "0")
 def memory_keyring() -> Iterator[MemoryKeyring]:
     with installed() as backend:
         yield backend
-
-
-def connected(qtbot: Any, sandbox: Any, tmp_path: Path) -> tuple[ConnectionManager, Profile]:
-    store = ProfileStore.load()
-    profile = store.put(
-        Profile(name="Staging", project_id=sandbox.project_id, base_url=sandbox.url),
-        key=sandbox.management_key,
-    )
-    window = MainWindow("…")
-    qtbot.addWidget(window)
-    options = SandboxOptions(db=tmp_path / "demo" / "sandbox.db", users=10, rate_limits="off")
-    manager = ConnectionManager(window, store, SandboxBootstrap(options, tmp_path / "demo" / "state.json"))
-    return manager, profile
-
-
-async def loaded(manager: ConnectionManager) -> None:
-    users = manager.window.users
-    await until_signal(users.loading_changed, lambda: users.table_loaded, timeout=120)  # the load ended
-    await users.wait()  # and its task with it
-
-
-async def closed(manager: ConnectionManager) -> None:
-    window = manager.window
-    await manager.aclose()
-    await window.shutdown()
-    if window.gateway is not None:
-        await window.gateway.aclose()
 
 
 def test_tools_cull_previews_the_loaded_users_and_the_pages_follow_each_batch(

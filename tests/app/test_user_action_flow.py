@@ -11,17 +11,14 @@ from typing import Any
 import pytest
 from memory_keyring import MemoryKeyring, installed
 from PySide6.QtCore import QItemSelectionModel, Qt
-from waiting import emitted, until, until_signal
+from waiting import emitted, until
+from windows import closed, connected, loaded
 
-from anonconsole.app.connections import ConnectionManager, SandboxBootstrap
 from anonconsole.core.chosen import ChosenPlan, UserAction, plan_action
 from anonconsole.core.classify import Kind
 from anonconsole.gateway import Connection, Gateway
-from anonconsole.launcher.process import SandboxOptions
 from anonconsole.operations import journal
 from anonconsole.operations.audit_log import AuditLog
-from anonconsole.settings.profiles import Profile, ProfileStore
-from anonconsole.views.main_window import MainWindow
 from anonconsole.views.users_view import UsersView
 
 PROJECT = "P2UserActionFlow".ljust(28, "0")
@@ -31,33 +28,6 @@ PROJECT = "P2UserActionFlow".ljust(28, "0")
 def memory_keyring() -> Iterator[MemoryKeyring]:
     with installed() as backend:
         yield backend
-
-
-def connected(qtbot: Any, sandbox: Any, tmp_path: Path) -> tuple[ConnectionManager, Profile]:
-    store = ProfileStore.load()
-    profile = store.put(
-        Profile(name="Staging", project_id=sandbox.project_id, base_url=sandbox.url),
-        key=sandbox.management_key,
-    )
-    window = MainWindow("…")
-    qtbot.addWidget(window)
-    options = SandboxOptions(db=tmp_path / "demo" / "sandbox.db", users=10, rate_limits="off")
-    manager = ConnectionManager(window, store, SandboxBootstrap(options, tmp_path / "demo" / "state.json"))
-    return manager, profile
-
-
-async def loaded(manager: ConnectionManager) -> None:
-    users = manager.window.users
-    await until_signal(users.loading_changed, lambda: users.table_loaded, timeout=120)  # the load ended
-    await users.wait()  # and its task with it
-
-
-async def closed(manager: ConnectionManager) -> None:
-    window = manager.window
-    await manager.aclose()
-    await window.shutdown()
-    if window.gateway is not None:
-        await window.gateway.aclose()
 
 
 def select(view: UsersView, rows: range) -> list[str]:
