@@ -8,7 +8,8 @@ from typing import Any
 
 from waiting import until_signal
 
-from anonconsole.app.connections import ConnectionManager, SandboxBootstrap
+from anonconsole.app.connections import ConnectionManager
+from anonconsole.launcher.bootstrap import SandboxBootstrap
 from anonconsole.launcher.process import SandboxOptions
 from anonconsole.settings.profiles import Profile, ProfileStore
 from anonconsole.views.main_window import MainWindow
