@@ -42,6 +42,25 @@ class Haystack:
     def nbytes(self) -> int:
         return int(self._data.nbytes + self._block_width.nbytes)
 
+    @classmethod
+    def of_matrix(cls, matrix: npt.NDArray[np.uint8], capacity: int = 0) -> Haystack:
+        """A haystack holding `matrix` (character position × row, as `matrix()` gives it), with room
+        for `capacity` rows in all (at least its own)."""
+        positions, size = matrix.shape
+        haystack = cls()
+        haystack._data = np.zeros((max(positions, 8), max(size, capacity, 1024)), dtype=np.uint8)
+        haystack._data[:positions, :size] = matrix
+        haystack._block_width = np.zeros(size // BLOCK + 1, dtype=np.int64)
+        for block, low in enumerate(range(0, size, BLOCK)):
+            used = np.flatnonzero(matrix[:, low : low + BLOCK].any(axis=1))
+            haystack._block_width[block] = used[-1] + 1 if len(used) else 0
+        haystack.size = size
+        return haystack
+
+    def matrix(self) -> npt.NDArray[np.uint8]:
+        """The texts, character position × row, NUL-padded (a view: copy it to keep it)."""
+        return self._data[:, : self.size]
+
     def reserve(self, capacity: int) -> None:
         """Make room for `capacity` rows in one allocation."""
         if capacity > self._data.shape[1]:

@@ -399,3 +399,30 @@ def test_users_disabled_by_the_console_change_status_and_kind(table: UserTable) 
     assert 0 in table.query(TableFilter(statuses=("disabled",))).tolist()
     table.set_statuses([user_id], "enabled")
     assert table.kind(0) is Kind.ANONYMOUS
+
+
+def test_restore_takes_the_columns_back_as_they_were(table: UserTable) -> None:
+    table.set_last_sign_ins({anon(0).user_id: NOW - 2 * DAY})
+    copy = UserTable(POLICY, now=lambda: NOW)
+    copy.restore(table.columns().copy())
+    assert len(copy) == len(table)
+    for row in range(len(table)):
+        assert copy.user(row) == table.user(row)
+        assert [copy.display(row, c) for c in Column] == [table.display(row, c) for c in Column]
+    assert copy.counts("include") == table.counts("include")
+    assert copy.row_of(anon(4).user_id) == 4
+    assert ids(copy, copy.query(TableFilter(text="example.org"))) == [4]
+    new, updated = copy.upsert([anon(8), anon(0, status="disabled")])  # a refresh after the restore
+    assert list(new) == [len(table)]
+    assert updated.tolist() == [0]
+
+
+def test_restore_under_another_policy_classifies_and_expires_again(table: UserTable) -> None:
+    other = UserTable(AnonymousPolicy("T-other", 30 * DAY), now=lambda: NOW)
+    other.restore(table.columns().copy())
+    assert other.counts()[Kind.ANONYMOUS] == 0  # not in that tenant: nobody is anonymous there
+    shorter = UserTable(AnonymousPolicy(ANON, 5 * DAY), now=lambda: NOW)
+    shorter.restore(table.columns().copy())
+    assert shorter.expired(0)  # 10 days old, a 5-day lifetime
+    assert not table.expired(0)  # the copies were changed, not the table's own columns
+    assert table.counts()[Kind.ANONYMOUS] == 3
