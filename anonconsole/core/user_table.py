@@ -678,10 +678,18 @@ class UserTable:
         return index
 
     def set_policy(self, policy: AnonymousPolicy) -> None:
-        """Change the anonymous tenant or lifetime: every row is classified again."""
+        """Change the anonymous tenant or lifetime. Another tenant: every row is classified again
+        (per user, seconds at 1,000,000); the same tenant, another lifetime or grace (a snapshot
+        shown before the tenant's settings are read): only the expiries, on whole columns."""
+        everyone = np.arange(len(self), dtype=np.int64)
+        same_tenant = policy.tenant_id == self.policy.tenant_id
         self.policy = policy
-        self._reclassify(np.arange(len(self), dtype=np.int64))
-        self._changed()
+        if same_tenant:
+            self._update_expiry(everyone)
+            self._changed((Column.EXPIRES, Column.REASON))
+        else:
+            self._reclassify(everyone)
+            self._changed()
 
     def _reclassify(self, rows: Rows) -> None:
         """Kinds (per user, pure Python) and then expiries (vectorised) of `rows`."""

@@ -426,3 +426,14 @@ def test_restore_under_another_policy_classifies_and_expires_again(table: UserTa
     assert shorter.expired(0)  # 10 days old, a 5-day lifetime
     assert not table.expired(0)  # the copies were changed, not the table's own columns
     assert table.counts()[Kind.ANONYMOUS] == 3
+
+
+def test_another_lifetime_only_moves_expiries(table: UserTable, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same tenant with another lifetime: no user is classified again (seconds at 1M users)."""
+    table.prepare_sort(Column.LOGIN_IDS)
+    monkeypatch.setattr(table, "_reclassify", lambda rows: pytest.fail("classified again"))
+    table.set_policy(AnonymousPolicy(ANON, 5 * DAY))
+    assert table.expired(0)
+    assert table.counts()[Kind.ANONYMOUS] == 3
+    assert table.sort_ready(Column.LOGIN_IDS)  # the orders that do not hang on expiries stay
+    assert not table.sort_ready(Column.EXPIRES)
