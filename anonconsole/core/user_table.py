@@ -390,6 +390,8 @@ class UserTable:
         self._expires = _Growable(np.int64)
         self._gone = _Growable(np.bool_)
         self._sort_cache: dict[Column, tuple[Rows, np.ndarray]] = {}  # (order, keys in that order)
+        self._tally = np.zeros((len(KIND_CODES), 2, 2), dtype=np.intp)  # see `counts`
+        self._tallied = -1
         self._version = getattr(self, "_version", -1) + 1  # never back: see `prepare_sort`
 
     def _user_id_column(self) -> np.ndarray:
@@ -774,9 +776,17 @@ class UserTable:
         return self._classify(row, int(self._now()))
 
     def counts(self, test_users: TestUsers = "exclude") -> dict[Kind, int]:
-        """Users per kind, for the navigation's live counts."""
-        kinds = self._kind.view[self._test_mask(test_users) & ~self._gone.view]
-        tally = np.bincount(kinds, minlength=len(KIND_CODES))
+        """Users per kind, for the navigation's live counts.
+
+        Each change is tallied once, by kind × test user × hidden: the navigation and every page ask
+        after each batch of a load (five passes over 1,000,000 rows were ~40 ms of a 134 ms stall).
+        """
+        if self._tallied != self._version:
+            codes = self._kind.view.astype(np.intp) * 4 + self._test.view * 2 + self._gone.view
+            self._tally = np.bincount(codes, minlength=len(KIND_CODES) * 4).reshape(len(KIND_CODES), 2, 2)
+            self._tallied = self._version
+        shown = self._tally[:, :, 0]  # kind × test user, hidden users left out
+        tally = shown[:, {"exclude": [0], "only": [1], "include": [0, 1]}[test_users]].sum(axis=1)
         return {kind: int(tally[i]) for i, kind in enumerate(KIND_CODES)}
 
     def display(self, row: int, column: Column) -> str:

@@ -305,6 +305,13 @@ class UsersModel(QAbstractTableModel):
         """The view rows (ascending) showing these table rows; all of them for None."""
         if table_rows is None:
             return np.arange(len(self._order))
+        if self._sort is None:  # in table order `_order` ascends: a binary search per row, no pass
+            rows = np.unique(table_rows)
+            at = np.searchsorted(self._order, rows)
+            inside = at < len(self._order)
+            at, rows = at[inside], rows[inside]
+            shown: Rows = at[self._order[at] == rows]
+            return shown
         hit = np.zeros(len(self.table), dtype=np.bool_)
         hit[table_rows] = True
         return np.flatnonzero(hit[self._order])

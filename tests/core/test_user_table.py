@@ -437,3 +437,31 @@ def test_another_lifetime_only_moves_expiries(table: UserTable, monkeypatch: pyt
     assert table.counts()[Kind.ANONYMOUS] == 3
     assert table.sort_ready(Column.LOGIN_IDS)  # the orders that do not hang on expiries stay
     assert not table.sort_ready(Column.EXPIRES)
+
+
+def test_counts_follow_every_change_and_are_tallied_once_per_change(table: UserTable) -> None:
+    def brute(test_users: str) -> dict[Kind, int]:
+        counted = dict.fromkeys(Kind, 0)
+        for row in range(len(table)):
+            test = table.user(row).test
+            if (
+                table.is_gone(row)
+                or (test_users == "exclude" and test)
+                or (test_users == "only" and not test)
+            ):
+                continue
+            counted[table.kind(row)] += 1
+        return counted
+
+    changes = [
+        lambda: table.append([anon(20), regular(21, "New", "new@example.com")]),
+        lambda: table.set_statuses([table.user_id(0)], "disabled"),
+        lambda: table.hide_users([table.user_id(3)]),
+        lambda: table.upsert([anon(3, test=True)]),
+        lambda: table.mark_missing(np.arange(2, len(table), dtype=np.int64)),
+        lambda: table.set_policy(AnonymousPolicy("T-other", 30 * DAY)),
+    ]
+    for change in changes:
+        change()
+        for test_users in ("exclude", "include", "only"):
+            assert table.counts(test_users) == brute(test_users)  # type: ignore[arg-type]
