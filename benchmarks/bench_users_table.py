@@ -152,8 +152,14 @@ def run(users: int | None = None) -> None:
     print(f"worst filter + sort                    {worst:>10.1f} ms  (goal <= 50 ms)")
     sort_ms = best_ms(lambda: model.sort(COLUMNS.index(Column.EXPIRES), Qt.SortOrder.DescendingOrder))
     print(f"sort a shown page by a kept column     {sort_ms:>10.1f} ms  (goal <= 50 ms)")
-    counts_ms = best_ms(lambda: [table.counts(t) for t in ("exclude", "include", "only", "exclude")])
-    print(f"counts of the four views               {counts_ms:>10.1f} ms  (goal <= 50 ms)")
+    times = []
+    for second in range(5):  # after a change each time: the first count tallies, the rest reuse it
+        table.set_last_sign_ins({table.user_id(0): NOW - second})
+        started = time.perf_counter()
+        for test_users in ("exclude", "include", "only", "exclude"):
+            table.counts(test_users)  # type: ignore[arg-type]
+        times.append((time.perf_counter() - started) * 1000)
+    print(f"counts of the four views after a change {min(times):>9.1f} ms  (goal <= 50 ms)")
 
     rng = random.Random(9)
     model.sort(COLUMNS.index(Column.EXPIRES), Qt.SortOrder.AscendingOrder)  # as the Age column sorts
