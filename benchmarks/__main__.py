@@ -9,7 +9,18 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ("cold_start", "filter_sort", "users_load", "cull", "cull_backlog", "sandbox_bulk", "lifecycle")
+BENCHMARKS = (
+    "cold_start",
+    "filter_sort",
+    "users_table",
+    "users_load",
+    "users_snapshot",
+    "cull",
+    "cull_backlog",
+    "sandbox_bulk",
+    "sandbox_seed",
+    "lifecycle",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
