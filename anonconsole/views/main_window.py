@@ -451,6 +451,7 @@ class MainWindow(QMainWindow):
         self.users.progress.connect(self._show_load_progress)
         self.users.loading_changed.connect(self._show_loading)
         self.users.message.connect(self._users_message)
+        self.users.freshness_changed.connect(self._show_freshness)
         self.users.load_succeeded.connect(lambda: self.clear_notice(CONNECTION, USERS))
         self.users.load_succeeded.connect(self.refresh_lifecycle)
         # Users acted on here (a cull's batch, a chosen-user action) change the counts without a
@@ -515,10 +516,13 @@ class MainWindow(QMainWindow):
         self.load_progress.setMaximumWidth(220)
         self.load_progress.setFormat("%v / %m")
         self.load_progress.hide()
+        self.freshness_label = named(QLabel(), "usersFreshness", "How fresh the users shown are")
+        self.freshness_label.hide()
         self.cancel_load = named(QPushButton("Cancel"), "cancelLoad", "Cancel loading users")
         self.cancel_load.setToolTip("Stop loading; the users loaded so far stay shown")
         self.cancel_load.clicked.connect(self.users.cancel)
         self.cancel_load.hide()
+        bar.addPermanentWidget(self.freshness_label)
         bar.addPermanentWidget(self.load_progress)
         bar.addPermanentWidget(self.cancel_load)
         bar.addPermanentWidget(self.progress)
@@ -646,9 +650,16 @@ class MainWindow(QMainWindow):
     def _show_load_progress(self, phase: str, done: int, total: int) -> None:
         self.load_progress.setMaximum(max(total, 1))
         self.load_progress.setValue(done)
-        what = "users" if phase == "users" else "last sign-ins"
+        what = {"users": "users", "changes": "changes since the snapshot"}.get(phase, "last sign-ins")
         self.load_progress.setFormat(f"Loading {what}: %v / %m")
         self.load_progress.setToolTip(f"Loading {what}: {done:,} of {total:,}")
+
+    def _show_freshness(self, short: str, whole: str) -> None:
+        """How fresh the users shown are ("Users as of 14:02" while a snapshot is brought up to date)."""
+        self.freshness_label.setText(short)
+        self.freshness_label.setToolTip(whole)
+        self.freshness_label.setAccessibleDescription(whole)
+        self.freshness_label.setVisible(bool(short))
 
     def _show_loading(self, loading: bool) -> None:
         self.load_progress.setVisible(loading)

@@ -1,15 +1,25 @@
 """The users area: one table of a connection's users, shown by four pages, loaded in the background.
 
 The main window puts `views` into its navigation and shows `counts_changed` next to each entry;
-`progress` feeds its status-bar progress with a cancel button.
+`progress` feeds its status-bar progress with a cancel button, `freshness_changed` its label saying
+how fresh the users shown are.
+
+A profile may keep a local snapshot of its users (`settings.user_snapshot`, issue "A million
+users"): it is read in a worker thread while the connection is made, shown at once once connected
+("as of" when it was taken), and brought up to date in the background: the users created or changed
+since first, then a pass over every user that finds those deleted. After each full pass the
+snapshot is written again, in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,13 +29,27 @@ from anonconsole.core.classify import ANONYMOUS_TENANT_NAME, AnonymousPolicy
 from anonconsole.core.errors import GatewayError
 from anonconsole.core.records import User
 from anonconsole.core.user_pages import PAGE_KINDS as PAGE_KINDS
-from anonconsole.core.user_table import UserTable
+from anonconsole.core.user_table import TableColumns, UserTable
 from anonconsole.models.users_loader import UsersLoader
 from anonconsole.operations.anonymous_tenant import anonymous_policy
+from anonconsole.settings.user_snapshot import SnapshotError, read_snapshot, snapshot_path, write_snapshot
 from anonconsole.views.users_view import UsersView
 
 if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SnapshotPlace:
+    """Whose users snapshot: the profile's file, holding users of this project only."""
+
+    profile: str
+    project_id: str
+
+
+Snapshot = tuple[TableColumns, float]  # what `read_snapshot` gives: the rows, when they were taken
 
 
 class UsersArea(QObject):
@@ -36,6 +60,8 @@ class UsersArea(QObject):
         progress(str, int, int): phase, done, total while loading.
         loading_changed(bool): a load started (True) or ended (False).
         message(str, bool): a sentence for the status bar, and whether it is an error.
+        freshness_changed(str, str): how fresh the users shown are, short ("Users as of 14:02") and
+            whole (for a tooltip); empty when no users are shown.
         load_succeeded(): a load of the connection's users ended well (every page and sign-in).
     """
 
@@ -43,6 +69,7 @@ class UsersArea(QObject):
     progress = Signal(str, int, int)
     loading_changed = Signal(bool)
     message = Signal(str, bool)
+    freshness_changed = Signal(str, str)
     load_succeeded = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -55,9 +82,14 @@ class UsersArea(QObject):
         self.table_loaded = False  # a load of the current connection has ended (however)
         self._active: str | None = None
         self._stale: set[str] = set()
+        self._place: SnapshotPlace | None = None  # where this connection's snapshot is kept, if it is
+        self._snapshot: asyncio.Future[Snapshot] | None = None  # its reading, started while connecting
+        self._snapshot_at: float | None = None  # when the users shown were read, while that is older
+        self._writing: asyncio.Task[None] | None = None  # the snapshot being written, if it is
         self.loader.rows_added.connect(self._rows_added)
         self.loader.rows_changed.connect(self._rows_changed)
         self.loader.progress.connect(self.progress)
+        self.loader.caught_up.connect(self._caught_up)
         self.loader.finished.connect(self._finished)
         self.loader.failed.connect(self._failed)
         self.loader.cancelled.connect(
@@ -65,6 +97,20 @@ class UsersArea(QObject):
         )
         for view in self.views.values():
             view.retry_requested.connect(self.refresh)
+
+    def read_snapshot_early(self, place: SnapshotPlace | None) -> None:
+        """Start reading `place`'s users snapshot (None: the profile keeps none) in a worker thread.
+
+        Called as a connection to that profile begins: the read (about 1 s at 1,000,000 users)
+        overlaps the connecting, and `connect_to` shows its users only once connected.
+        """
+        self._place = place
+        self._snapshot = None
+        if place is not None:
+            path = snapshot_path(place.profile)
+            self._snapshot = asyncio.ensure_future(
+                asyncio.to_thread(read_snapshot, path, project_id=place.project_id)
+            )
 
     async def connect_to(
         self,
@@ -74,12 +120,14 @@ class UsersArea(QObject):
         tenant_name: str = ANONYMOUS_TENANT_NAME,
         grace_days: int = 0,
     ) -> None:
-        """Show another connection's users: forget the old ones, find the anonymous policy, load."""
+        """Show another connection's users: forget the old ones, find the anonymous policy, show the
+        snapshot read meanwhile (if any) and bring it up to date, or load every user."""
         self.loader.cancel()
         await self.loader.wait()
         self.gateway = gateway
         self.table_loaded = False
         self.table.clear()
+        self._snapshot_at = None
         for view in self.views.values():
             view.set_connected(True)
             view.gateway = gateway
@@ -87,6 +135,10 @@ class UsersArea(QObject):
             view.model.table_reset()
             view.set_loading(True)
         self._emit_counts()
+        self._say_fresh("", "")
+        snapshot, self._snapshot = self._snapshot, None
+        if self._place is not None and self._place.project_id != gateway.connection.project_id:
+            snapshot, self._place = None, None  # started for another profile: not this project's
         try:
             policy, self.policy_note = await anonymous_policy(
                 gateway, tenant_id=tenant_id, tenant_name=tenant_name, grace_days=grace_days
@@ -96,7 +148,47 @@ class UsersArea(QObject):
             return
         self.table.set_policy(policy)
         self.message.emit(self.policy_note, False)
-        self._start()
+        since = await self._show_snapshot(snapshot) if snapshot is not None else None
+        self._start(since=since)
+
+    async def _show_snapshot(self, reading: asyncio.Future[Snapshot]) -> float | None:
+        """Show the snapshot's users at once; when they were taken, or None when there is none to
+        show (missing, damaged, of another project or anonymous tenant: the full load follows)."""
+        try:
+            columns, taken_at = await reading
+        except SnapshotError as exc:
+            if "There is no users snapshot" not in exc.sentence:
+                self.message.emit(exc.sentence, False)
+                log.warning("%s", exc.sentence)
+            return None
+        if columns.tenant_id != self.table.policy.tenant_id:
+            # Every user would be classified again (seconds on the UI thread at 1,000,000 users).
+            self.message.emit(
+                "The anonymous tenant changed since the users snapshot: loading every user.", False
+            )
+            return None
+        self.table.restore(columns)
+        await self._prepare_sorts()
+        for view in self._updating():
+            view.model.table_reset()
+        self._emit_counts()
+        self._snapshot_at = taken_at
+        when = _moment(taken_at)
+        self._say_fresh(
+            f"Users as of {when}",
+            f"The users shown are a local snapshot taken {when}; they are being brought up to date.",
+        )
+        return taken_at
+
+    async def _prepare_sorts(self) -> None:
+        """The sort orders the pages use, computed in a worker thread before the pages see the rows
+        (a sort of 1,000,000 texts on the UI thread would freeze the window for seconds)."""
+        for view in self.views.values():
+            column = view.model.sort_column
+            if column is not None:
+                by = view.model.table_column(column)
+                if not self.table.sort_ready(by):
+                    await asyncio.to_thread(self.table.prepare_sort, by)
 
     def clear(self) -> None:
         """No connection (any more): the load stops, no user of the old one stays shown anywhere.
@@ -107,8 +199,10 @@ class UsersArea(QObject):
         self.gateway = None
         self.policy_note = ""
         self.table_loaded = False
+        self._snapshot_at = None
         self.table.clear()
         self._stale.clear()
+        self._say_fresh("", "")
         for view in self.views.values():
             view.set_connected(False)
             view.model.table_reset()
@@ -157,11 +251,13 @@ class UsersArea(QObject):
             await self.loader.wait()
         for view in self.views.values():
             await view.aclose()
+        if self._writing is not None:  # not cancelled: a start after this one reads it whole
+            await asyncio.wait([self._writing])
 
-    def _start(self) -> None:
+    def _start(self, *, since: float | None = None) -> None:
         assert self.gateway is not None
         self.loading_changed.emit(True)
-        self.loader.start(self.gateway)
+        self.loader.start(self.gateway, since=since)
 
     def set_active(self, key: str | None) -> None:
         """The page the window shows (None: treat every page as shown).
@@ -208,18 +304,80 @@ class UsersArea(QObject):
             view.set_error(text)
         self._ended(text, error=True)
 
+    def _caught_up(self, text: str) -> None:
+        """The users created or changed since the snapshot are shown; the full pass begins."""
+        if self.gateway is None or self._snapshot_at is None:
+            return
+        when, now = _moment(self._snapshot_at), _moment(time.time())
+        self.message.emit(f"{text}; reading every user to find those deleted since {when}…", False)
+        self._say_fresh(
+            f"Users as of {now}, deletions as of {when}",
+            f"Users created or changed up to {now} are shown; users deleted since {when} are still "
+            "shown until every user has been read again.",
+        )
+
     def _finished(self, text: str) -> None:
         self._ended(text, error=False)
-        if self.gateway is not None:
-            self.load_succeeded.emit()
+        if self.gateway is None:
+            return
+        taken_at = self.loader.full_pass_started
+        self._snapshot_at = None
+        when = _moment(taken_at)
+        self._say_fresh(f"Users up to date ({when})", f"Every user was read from {when} on.")
+        self.load_succeeded.emit()
+        if self._place is not None:
+            self._writing = asyncio.ensure_future(self._write_snapshot(self._place, taken_at, self._writing))
+
+    async def _write_snapshot(
+        self, place: SnapshotPlace, taken_at: float, earlier: asyncio.Task[None] | None
+    ) -> None:
+        """Write the table as the next start's snapshot, in a worker thread, after the write before
+        (if it still runs); a failure is logged and said (the next start loads every user again)."""
+        if earlier is not None:
+            await asyncio.wait([earlier])
+        path = snapshot_path(place.profile)
+        try:
+            await asyncio.to_thread(
+                write_snapshot,
+                self.table,
+                path,
+                profile=place.profile,
+                project_id=place.project_id,
+                taken_at=taken_at,
+            )
+        except OSError as exc:
+            log.warning("Could not write the users snapshot %s: %s", path, exc)
+            self.message.emit(
+                f"Could not write the users snapshot {path} ({exc.strerror or exc}): the next start "
+                "loads every user again. Check the disk space and the permissions of that folder.",
+                True,
+            )
+
+    def _say_fresh(self, short: str, whole: str) -> None:
+        self.freshness_changed.emit(short, whole)
 
     def _ended(self, text: str, *, error: bool) -> None:
         if self.gateway is None:  # cleared meanwhile: nothing loaded is shown, nothing to say
             self.loading_changed.emit(False)
             return
         self.table_loaded = True
+        if self._snapshot_at is not None:
+            when = _moment(self._snapshot_at)
+            self._say_fresh(
+                f"Users as of {when}, not refreshed",
+                f"The users shown are a local snapshot taken {when}, with what was read since; the "
+                "refresh stopped. Refresh (F5) to read every user again.",
+            )
         for view in self.views.values():
             if not error:
                 view.set_loading(False)
         self.loading_changed.emit(False)
         self.message.emit(text, error)
+
+
+def _moment(epoch: float) -> str:
+    """A time for the status bar: "14:02" today, "27 Nov 14:02" another day."""
+    moment = datetime.fromtimestamp(epoch)
+    if moment.date() == datetime.now().date():
+        return moment.strftime("%H:%M")
+    return moment.strftime("%d %b %H:%M").lstrip("0")
