@@ -10,6 +10,12 @@ A profile also holds how its project's anonymous users are culled (grace, keep-r
 stages) and whether the conversion wizard may attest an address; the GUI and `anonconsole cull` both
 take them as their defaults.
 
+The local users snapshot (`settings.user_snapshot`, one file per profile name in the cache dir) is
+kept in step too: removed with its profile, under the old name on a rename, when the profile is
+aimed at another project or service (its users are not that one's), and when `keep_snapshot` is
+turned off. The file goes before anything else changes: a snapshot lost is only a slower start, one
+left behind would keep users' data that should be gone.
+
 The headless CLI may take the key from the `DESCOPE_MANAGEMENT_KEY` environment variable instead
 (`resolve_key(profile, allow_env=True)`), and says so; the GUI never does.
 """
@@ -34,10 +40,11 @@ from anonconsole.core.cull import KeepRule, Stage
 from anonconsole.settings import key_store, paths
 from anonconsole.settings.files import write_atomically
 from anonconsole.settings.sandbox_protocol import DEFAULT_PROJECT_ID
+from anonconsole.settings.user_snapshot import remove_snapshot, snapshot_path
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FILE_NAME = "profiles.json"
 SANDBOX_PROFILE = "Sandbox (demo)"
 DEFAULT_BASE_URL = "https://api.descope.com"
@@ -76,6 +83,8 @@ class Profile:
         disabled_for_days: how long a user stays disabled before the second stage deletes it.
         allow_attestation: whether the conversion wizard may convert a user on an address the
             operator attests to (no verification code); False forbids it for this project.
+        keep_snapshot: keep a local snapshot of the users (`settings.user_snapshot`) for an instant
+            start; off, it is never written, and the file is removed when the profile is saved.
         is_sandbox: the built-in sandbox profile (started locally, key generated, not deletable).
     """
 
@@ -89,6 +98,7 @@ class Profile:
     two_stage_cull: bool = False
     disabled_for_days: int = DEFAULT_DISABLED_FOR_DAYS
     allow_attestation: bool = True
+    keep_snapshot: bool = True
     is_sandbox: bool = False
 
     def __post_init__(self) -> None:
@@ -145,6 +155,7 @@ _FIELD_TYPES: dict[str, type] = {
     "two_stage_cull": bool,
     "disabled_for_days": int,
     "allow_attestation": bool,
+    "keep_snapshot": bool,
     "is_sandbox": bool,
 }
 _TYPE_WORDS = {
@@ -496,8 +507,18 @@ def _with_cull_settings(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "schema_version": 2}
 
 
+def _with_snapshot_setting(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 → 3: each profile gains `keep_snapshot`, on (the users start from a local snapshot
+    unless the operator turns it off). Anything that is not a profile is left for `_apply` to refuse."""
+    listed = data.get("profiles")
+    if isinstance(listed, list):
+        listed = [{"keep_snapshot": True, **item} if isinstance(item, dict) else item for item in listed]
+        data = {**data, "profiles": listed}
+    return {**data, "schema_version": 3}
+
+
 # MIGRATIONS[n] turns a version-n document into version n + 1 (napari's settings migrators).
-MIGRATIONS: dict[int, Migration] = {0: _from_unversioned, 1: _with_cull_settings}
+MIGRATIONS: dict[int, Migration] = {0: _from_unversioned, 1: _with_cull_settings, 2: _with_snapshot_setting}
 
 
 class NewerFile(ProfileFileError):
@@ -772,10 +793,14 @@ class ProfileStore:
         """Add a profile, or replace the one called `replacing` (it may be renamed), and save.
 
         A non-empty `key` is stored in the keyring first, so the file never names a profile whose
-        key failed to store. An empty key keeps the stored one (moved along on a rename).
-        Raises ValidationError, or key_store.KeyringUnavailable.
+        key failed to store. An empty key keeps the stored one (moved along on a rename). Before
+        either, the users snapshots that must not stay are removed (`_stale_snapshots`).
+        Raises ValidationError, ConfigError (a snapshot that could not be removed), or
+        key_store.KeyringUnavailable.
         """
         profile = self.validate(profile, key=key, replacing=replacing)
+        old = self.get(replacing) if replacing is not None and replacing in self else None
+        _remove_snapshots(_stale_snapshots(old, profile))
         key = key.strip()
         if profile.is_sandbox:
             key = ""  # the sandbox's key is generated, never typed
@@ -826,21 +851,73 @@ class ProfileStore:
             source, name=new_name or self.unique_name(f"{name} (copy)"), is_sandbox=False
         )
         copy = self.validate(copy, key_required=False)  # the key is copied below
+        _remove_snapshots(_stale_snapshots(None, copy))  # the copy's users are loaded afresh
         self._copy_key(name, copy.name)
         self._replace(copy, None)
         self.save()
         return copy
 
     def remove(self, name: str) -> None:
-        """Delete a profile and its key (the key first: a profile never outlives it); not the sandbox."""
+        """Delete a profile, its users snapshot and its key (those first: a profile never outlives
+        them); not the sandbox. Raises ConfigError, or key_store.KeyringUnavailable."""
         profile = self.get(name)
         if profile.is_sandbox:
             raise ConfigError("The built-in sandbox profile cannot be removed.")
+        _remove_snapshots([name])
         key_store.delete_key(name)
         self._profiles = tuple(p for p in self._profiles if p.name != name)
         if self._last_profile == name:
             self._last_profile = None
         self.save()
+
+    def keeps_snapshot(self, profile: Profile) -> bool:
+        """Whether a snapshot of `profile`'s users may be written now: the store still holds it
+        under that name, aimed at the same project and service, with `keep_snapshot` on.
+
+        The writer asks right before it starts: the profile may have been edited, renamed or
+        removed since the users were loaded, and each of those removes the file (a write already
+        under way is stopped too: `remove_snapshot` removes its half-written sibling).
+        """
+        try:
+            stored = self.get(profile.name)
+        except KeyError:
+            return False
+        return stored.keep_snapshot and _service(stored) == _service(profile)
+
+
+def _service(profile: Profile) -> tuple[str, str]:
+    """The project and service a profile's users come from (the built-in sandbox's are fixed)."""
+    if profile.name == SANDBOX_PROFILE:
+        return SANDBOX.project_id, SANDBOX.base_url
+    return profile.project_id.strip(), profile.base_url.strip().rstrip("/")
+
+
+def _stale_snapshots(old: Profile | None, new: Profile) -> list[str]:
+    """The profile names whose users snapshot must go when `old` (None: a new profile) is saved as
+    `new`. A snapshot is keyed by name and holds one project's users, so: on a rename, the old
+    name's (never moved: the next load writes one); a file already under the new name of a new or
+    renamed profile (it was another profile's); this profile's when it now aims at another project
+    or service, or must not keep one."""
+    stale = [old.name] if old is not None and old.name != new.name else []
+    fresh = old is None or old.name != new.name or _service(old) != _service(new)
+    if fresh or not new.keep_snapshot:
+        stale.append(new.name)
+    return stale
+
+
+def _remove_snapshots(names: Iterable[str]) -> None:
+    """Remove these profiles' users snapshots; ConfigError naming the file when one cannot be."""
+    for name in names:
+        try:
+            removed = remove_snapshot(name)
+        except OSError as exc:
+            raise ConfigError(
+                f"The users snapshot of “{name}” could not be removed "
+                f"({exc.strerror or type(exc).__name__}): delete {snapshot_path(name)} by hand, then "
+                "try again."
+            ) from exc
+        if removed:
+            log.info("Removed the users snapshot of “%s”.", name)
 
 
 def stored_key(profile: Profile) -> str:

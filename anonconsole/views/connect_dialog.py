@@ -1,8 +1,9 @@
 """The Connect dialog: manage connection profiles, test one, and ask the app to connect to it.
 
 Profiles on the left (Add / Duplicate / Remove), the selected one's form on the right: the connection,
-the anonymous users (tenant, whether conversions may be attested) and how they are culled (grace,
-keep-rules, one or two stages), which both the window's cull and `anonconsole cull` start from. The management
+the anonymous users (tenant, whether conversions may be attested), how they are culled (grace,
+keep-rules, one or two stages), which both the window's cull and `anonconsole cull` start from, and
+what this computer keeps (a local snapshot of the users for an instant start). The management
 key field is masked and only ever travels from the field into the keyring (`ProfileStore.put`, off the
 UI thread) or into the SDK client of a connection test; it is cleared after a save, and never shown in
 a message, the title or a log.
@@ -85,8 +86,8 @@ class ConnectDialog(QDialog):
         store: the profiles (and, through it, their keyring entries).
         profile_list, name, project_id, base_url_preset, base_url, key, show_key, tenant_id,
         tenant_name, allow_attestation, grace_days, keep_rule_edit, add_rule_button, keep_rules_list,
-        remove_rule_button, two_stage, disabled_for_days, result_label, test_button, save_button,
-        connect_button: the widgets.
+        remove_rule_button, two_stage, disabled_for_days, keep_snapshot, result_label, test_button,
+        save_button, connect_button: the widgets.
 
     Signals:
         connect_requested(object): the user chose Connect; the argument is the saved `Profile`.
@@ -113,7 +114,7 @@ class ConnectDialog(QDialog):
         named(self, "connectDialog", "Connections")
         style.apply(self)
         self.setWindowTitle(TITLE)
-        self.resize(860, 640)
+        self.resize(860, 690)  # every group shown without squeezing (size hint ~650)
         self.store = store
         self._check = check
         self._sandbox_check = sandbox_check
@@ -139,6 +140,7 @@ class ConnectDialog(QDialog):
         right.addWidget(self._build_connection_group())
         right.addWidget(self._build_tenant_group())
         right.addWidget(self._build_cull_group())
+        right.addWidget(self._build_local_group())
         right.addLayout(self._build_test_row())
         right.addStretch(1)
         panes.addLayout(right, stretch=1)
@@ -168,6 +170,7 @@ class ConnectDialog(QDialog):
                 self.remove_rule_button,
                 self.two_stage,
                 self.disabled_for_days,
+                self.keep_snapshot,
                 self.test_button,
                 self.save_button,
                 self.connect_button,
@@ -266,6 +269,19 @@ class ConnectDialog(QDialog):
         self._add_row(form, "&Grace period:", self.grace_days, "grace_days")
         self._add_row(form, "K&eep-rules:", self._build_keep_rules(), "keep_rules", buddy=self.keep_rule_edit)
         self._add_row(form, "Stages:", self._build_stages_row(), "disabled_for_days", buddy=self.two_stage)
+        return group
+
+    def _build_local_group(self) -> QGroupBox:
+        """What this computer keeps of the profile besides its key: the users snapshot."""
+        group, form = self._group("This computer", "localGroup")
+        self.keep_snapshot = self._checkbox(
+            "Keep a &local snapshot of the users for an instant start",
+            "keepSnapshot",
+            "Show the users saved at the last load at once, while they are loaded again. The file is "
+            "private to your account on this computer and holds no key; it is removed when you clear "
+            "this and save, and with the profile.",
+        )
+        self._add_row(form, "Start-up:", self.keep_snapshot, None)
         return group
 
     def _build_keep_rules(self) -> QWidget:
@@ -483,6 +499,7 @@ class ConnectDialog(QDialog):
         self.keep_rules_list.addItems(list(profile.keep_rules))
         self.two_stage.setChecked(profile.two_stage_cull)
         self.disabled_for_days.setValue(profile.disabled_for_days)
+        self.keep_snapshot.setChecked(profile.keep_snapshot)
         self._update_stage_fields()
         self._update_rule_buttons()
         self._update_presets()
@@ -508,7 +525,7 @@ class ConnectDialog(QDialog):
             self.key.setPlaceholderText("generated for you and kept in the system keyring")
             self.hint.setText(
                 "The built-in sandbox runs on this computer with demo data. Connect starts it; "
-                "only the anonymous users' and the cull's settings can be changed."
+                "only the anonymous users', the cull's and this computer's settings can be changed."
             )
         else:
             self.base_url.setPlaceholderText("https://auth.example.com")
@@ -546,6 +563,7 @@ class ConnectDialog(QDialog):
             two_stage_cull=self.two_stage.isChecked(),
             disabled_for_days=self.disabled_for_days.value(),
             allow_attestation=self.allow_attestation.isChecked(),
+            keep_snapshot=self.keep_snapshot.isChecked(),
         )
 
     def keep_rules(self) -> tuple[str, ...]:
@@ -887,7 +905,10 @@ class ConnectDialog(QDialog):
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle("Remove profile")
         box.setText(f"Remove “{name}”?")
-        box.setInformativeText("Its management key is deleted from the system keyring too.")
+        box.setInformativeText(
+            "Its management key is deleted from the system keyring too, and its local snapshot of "
+            "the users from this computer."
+        )
         box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()

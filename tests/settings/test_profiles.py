@@ -1,4 +1,5 @@
-"""Profiles: validation sentences, the JSON file (schema, migrations, atomic writes), keyring in step."""
+"""Profiles: validation sentences, the JSON file (schema, migrations, atomic writes), keyring and
+users snapshot in step."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ import keyring.backends.fail
 import pytest
 from memory_keyring import MemoryKeyring, installed
 
+from anonconsole.core.classify import AnonymousPolicy
 from anonconsole.core.cull import KeepRule, Stage
+from anonconsole.core.records import User, UserTenant
+from anonconsole.core.user_table import UserTable
 from anonconsole.settings import key_store, paths, profiles
 from anonconsole.settings.profiles import (
     ConfigError,
@@ -23,10 +27,12 @@ from anonconsole.settings.profiles import (
     ProfileStore,
     ValidationError,
 )
+from anonconsole.settings.user_snapshot import snapshot_info, snapshot_path, write_snapshot
 
 PROJECT = "P2abcdefghijklmnopqrstuvwxyz"  # 28 characters, like a default-region project
 REGIONAL = "Puse12aAc4T2V93bddihGEx2Ryhc8e5Z"  # 32 characters (descope-api.md §1.3)
 KEY = "K2TestManagementKeyThatMustNeverReachADisk0123456789"
+SANDBOX_NAME = profiles.SANDBOX_PROFILE
 
 
 @pytest.fixture(autouse=True)
@@ -312,6 +318,8 @@ CORRUPT_FILES: list[tuple[str, bytes | None, str]] = [
     ("disabled-days-negative", _profiles_file(disabled_for_days=-1).encode(), "disabled_for_days"),
     ("disabled-days-string", _profiles_file(disabled_for_days="30").encode(), "disabled_for_days"),
     ("attestation-null", _profiles_file(allow_attestation=None).encode(), "allow_attestation"),
+    ("keep-snapshot-string", _profiles_file(keep_snapshot="no").encode(), "keep_snapshot"),
+    ("keep-snapshot-number", _profiles_file(keep_snapshot=0).encode(), "keep_snapshot"),
     ("a-directory", None, "could not be read"),
 ]
 
@@ -403,7 +411,7 @@ def test_the_migrator_hook_runs_each_step_in_order(monkeypatch: pytest.MonkeyPat
 # -- the cull's and the conversion's settings -----------------------------------------------------------
 
 
-def test_a_version_1_file_gains_the_cull_settings_at_their_defaults_and_is_saved_as_version_2() -> None:
+def test_a_version_1_file_gains_the_cull_settings_at_their_defaults_and_is_saved_upgraded() -> None:
     path = paths.config_dir() / "profiles.json"
     old = {
         "schema_version": 1,
@@ -426,7 +434,7 @@ def test_a_version_1_file_gains_the_cull_settings_at_their_defaults_and_is_saved
     assert store.get("Sandbox (demo)").grace_days == 3
     store.save()
     document = json.loads(path.read_text(encoding="utf-8"))
-    assert document["schema_version"] == 2
+    assert document["schema_version"] == profiles.SCHEMA_VERSION == 3
     assert document["profiles"][1] == {
         "name": "Staging",
         "project_id": PROJECT,
@@ -438,6 +446,7 @@ def test_a_version_1_file_gains_the_cull_settings_at_their_defaults_and_is_saved
         "two_stage_cull": False,
         "disabled_for_days": 30,
         "allow_attestation": True,
+        "keep_snapshot": True,
         "is_sandbox": False,
     }
 
@@ -450,6 +459,42 @@ def test_the_version_1_migrator_leaves_what_is_not_a_profile_for_the_load_to_ref
     assert migrated["profiles"][1]["keep_rules"] == ["role:a"]  # a stored value wins over the default
     assert migrated["profiles"][1]["allow_attestation"] is True
     assert profiles.migrate({"schema_version": 1, "profiles": "abc"})["profiles"] == "abc"
+
+
+def test_a_version_2_file_keeps_each_profiles_snapshot_and_is_saved_as_version_3() -> None:
+    path = paths.config_dir() / "profiles.json"
+    version_2 = {
+        "schema_version": 2,
+        "last_profile": "Staging",
+        "profiles": [
+            {"name": "Sandbox (demo)", "project_id": "P2AnonConsoleSandbox00000000", "grace_days": 3},
+            {"name": "Staging", "project_id": PROJECT, "two_stage_cull": True, "allow_attestation": False},
+        ],
+    }
+    path.write_text(json.dumps(version_2), encoding="utf-8")
+    store = ProfileStore.load()
+    assert store.notice == ""
+    assert store.get("Staging") == staging(two_stage_cull=True, allow_attestation=False)
+    assert store.get("Staging").keep_snapshot
+    assert store.get("Sandbox (demo)").keep_snapshot
+    assert store.last_profile == "Staging"
+    store.save()
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["schema_version"] == 3
+    assert [p["keep_snapshot"] for p in document["profiles"]] == [True, True]
+
+
+def test_the_version_2_migrator_keeps_a_stored_value_and_leaves_what_is_not_a_profile() -> None:
+    migrated = profiles.migrate(
+        {"schema_version": 2, "profiles": [5, {"name": "x"}, {"name": "y", "keep_snapshot": False}]}
+    )
+    assert migrated["schema_version"] == 3
+    assert migrated["profiles"] == [
+        5,
+        {"name": "x", "keep_snapshot": True},
+        {"name": "y", "keep_snapshot": False},  # a stored value wins over the default
+    ]
+    assert profiles.migrate({"schema_version": 2, "profiles": "abc"})["profiles"] == "abc"
 
 
 def test_the_cull_settings_survive_a_restart(memory: MemoryKeyring) -> None:
@@ -645,6 +690,170 @@ def test_removing_a_profile_removes_its_key(memory: MemoryKeyring) -> None:
     again = ProfileStore.load()
     assert again.names() == ["Sandbox (demo)"]
     assert again.last_profile is None
+
+
+# -- the users snapshot: removed with its profile, on a rename, another project, or turned off -------------
+
+ANON = "T2AnonymousUsers00000000000000"
+TAKEN = 1_800_000_000
+
+
+def snapshot_of(name: str, project_id: str = PROJECT) -> Path:
+    """A real users snapshot of the profile `name` where the console keeps it (two users)."""
+    table = UserTable(AnonymousPolicy(ANON, 30 * 86400), now=lambda: TAKEN)
+    anonymous = (UserTenant(ANON, "Anonymous Users"),)
+    table.append(
+        [
+            User("U1", ("a@example.com",), email="a@example.com", tenants=anonymous, created_time=TAKEN - 5),
+            User("U2", ("b@example.com",), email="b@example.com", status="enabled", created_time=TAKEN - 9),
+        ]
+    )
+    path = snapshot_path(name)
+    assert write_snapshot(table, path, profile=name, project_id=project_id, taken_at=TAKEN)
+    assert snapshot_info(path).users == 2
+    return path
+
+
+def test_removing_a_profile_removes_its_snapshot_and_no_other(memory: MemoryKeyring, home: Path) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    store.put(Profile("Production", REGIONAL), key=KEY)
+    mine, other, sandbox = (
+        snapshot_of("Staging"),
+        snapshot_of("Production", REGIONAL),
+        snapshot_of(SANDBOX_NAME, profiles.DEFAULT_PROJECT_ID),
+    )
+    assert mine.is_relative_to(home / "cache")
+    store.remove("Staging")
+    assert not mine.exists()
+    assert other.exists()
+    assert sandbox.exists()
+    assert sorted(p.name for p in mine.parent.iterdir()) == sorted([other.name, sandbox.name])
+
+
+def test_renaming_removes_the_old_names_snapshot_and_moves_none(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    store.put(Profile("Production", REGIONAL), key=KEY)
+    old, other = snapshot_of("Staging"), snapshot_of("Production", REGIONAL)
+    store.put(staging(name="Staging EU"), replacing="Staging")
+    assert not old.exists()
+    assert not snapshot_path("Staging EU").exists()  # the next load writes one under the new name
+    assert other.exists()
+    assert stored(memory) == {"Staging EU": KEY, "Production": KEY}
+
+
+@pytest.mark.parametrize(
+    ("changes", "removed"),
+    [
+        ({"project_id": REGIONAL}, True),  # its users belong to another project
+        ({"base_url": "https://auth.example.com"}, True),  # another service answers for the project
+        ({"keep_snapshot": False}, True),  # turned off: the file must not stay
+        ({"base_url": profiles.DEFAULT_BASE_URL + "/"}, False),  # the same service, spelled with a slash
+        ({"grace_days": 3, "anonymous_tenant_name": "Guests", "keep_rules": ("role:keeper",)}, False),
+    ],
+)
+def test_editing_a_profile_removes_its_snapshot_only_when_its_users_no_longer_belong(
+    memory: MemoryKeyring, changes: dict[str, object], removed: bool
+) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    store.put(Profile("Production", PROJECT), key=KEY)  # the same project: its snapshot is its own
+    mine, other = snapshot_of("Staging"), snapshot_of("Production")
+    store.put(staging(**changes), replacing="Staging")
+    assert mine.exists() is not removed
+    assert other.exists()
+
+
+def test_a_url_stored_with_a_trailing_slash_is_the_same_service(memory: MemoryKeyring) -> None:
+    """Written by hand, say: the form saves it without the slash, and the users stay the same."""
+    path = paths.config_dir() / "profiles.json"
+    slashed = {"name": "Staging", "project_id": PROJECT, "base_url": " https://auth.example.com/ "}
+    path.write_text(json.dumps({"schema_version": 3, "profiles": [slashed]}), encoding="utf-8")
+    store = ProfileStore.load()
+    connected = store.get("Staging")
+    snapshot = snapshot_of("Staging")
+    store.put(dataclasses.replace(connected, grace_days=1), key=KEY, replacing="Staging")
+    assert store.get("Staging").base_url == "https://auth.example.com"
+    assert snapshot.exists()
+    assert store.keeps_snapshot(connected)
+
+
+def test_a_snapshot_turned_off_stays_off_and_is_never_kept_again(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    path = snapshot_of("Staging")
+    assert store.keeps_snapshot(store.get("Staging"))
+    store.put(staging(keep_snapshot=False), replacing="Staging")
+    assert not path.exists()
+    again = ProfileStore.load()
+    assert not again.get("Staging").keep_snapshot
+    assert not again.keeps_snapshot(again.get("Staging"))
+    again.put(staging(keep_snapshot=True), replacing="Staging")
+    assert ProfileStore.load().get("Staging").keep_snapshot
+
+
+def test_the_writer_is_told_whether_a_connected_profiles_snapshot_may_still_be_kept(
+    memory: MemoryKeyring,
+) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    connected = store.get("Staging")  # as the window holds it while the users load
+    assert store.keeps_snapshot(connected)
+    assert store.keeps_snapshot(store.get(SANDBOX_NAME))
+    store.put(staging(grace_days=4), replacing="Staging")
+    assert store.keeps_snapshot(connected)  # the same users
+    store.put(staging(project_id=REGIONAL), replacing="Staging")
+    assert not store.keeps_snapshot(connected)  # they are another project's now
+    store.put(staging(name="Renamed"), replacing="Staging")
+    assert not store.keeps_snapshot(connected)  # no profile of that name any more
+    renamed = store.get("Renamed")
+    assert store.keeps_snapshot(renamed)
+    store.remove("Renamed")
+    assert not store.keeps_snapshot(renamed)
+
+
+def test_a_leftover_snapshot_under_a_new_profiles_name_is_not_taken_for_its_own(
+    memory: MemoryKeyring,
+) -> None:
+    """Left by a profiles file set aside, say: another profile's users, maybe of the same project."""
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    leftovers = [snapshot_of("Production"), snapshot_of("Staging (copy)"), snapshot_of("Staging EU")]
+    store.put(Profile("Production", PROJECT), key=KEY)
+    store.duplicate("Staging")
+    store.put(staging(name="Staging EU"), replacing="Staging")
+    assert [path.exists() for path in leftovers] == [False, False, False]
+
+
+def test_the_sandbox_keeps_its_snapshot_unless_turned_off(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    path = snapshot_of(SANDBOX_NAME, profiles.DEFAULT_PROJECT_ID)
+    sandbox = store.get(SANDBOX_NAME)
+    store.put(
+        dataclasses.replace(sandbox, base_url="https://evil.example", grace_days=2), replacing=SANDBOX_NAME
+    )
+    assert path.exists()  # its project and service are fixed: the same users
+    store.put(dataclasses.replace(sandbox, keep_snapshot=False), replacing=SANDBOX_NAME)
+    assert not path.exists()
+
+
+def test_a_snapshot_that_cannot_be_removed_stops_the_change_with_its_path(memory: MemoryKeyring) -> None:
+    store = ProfileStore.load()
+    store.put(staging(), key=KEY)
+    path = snapshot_path("Staging")
+    path.mkdir(parents=True)  # a folder in its place: unlink fails, as a file it may not remove would
+    (path / "inside").write_text("x", encoding="utf-8")
+    for change in (
+        lambda: store.remove("Staging"),
+        lambda: store.put(staging(keep_snapshot=False), replacing="Staging"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            change()
+        assert str(path) in caught.value.user_message
+        assert "by hand" in caught.value.user_message
+        assert ProfileStore.load().get("Staging") == staging()  # nothing changed
+        assert stored(memory) == {"Staging": KEY}
 
 
 def test_the_sandbox_cannot_be_removed_or_renamed_but_its_tenant_settings_can_change(

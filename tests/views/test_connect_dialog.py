@@ -26,6 +26,9 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 from waiting import emitted
 
+from anonconsole.core.classify import AnonymousPolicy
+from anonconsole.core.records import User
+from anonconsole.core.user_table import UserTable
 from anonconsole.gateway import (
     Connection,
     ConnectionCheck,
@@ -33,6 +36,7 @@ from anonconsole.gateway import (
 )
 from anonconsole.settings import key_store, paths, profiles
 from anonconsole.settings.profiles import Profile, ProfileStore
+from anonconsole.settings.user_snapshot import snapshot_path, write_snapshot
 from anonconsole.views.connect_dialog import ConnectDialog
 
 SANDBOX = profiles.SANDBOX_PROFILE
@@ -124,6 +128,15 @@ async def run_test(dialog: ConnectDialog) -> tuple[bool, str]:
     await task
     ok, text = verdict.args
     return ok, text
+
+
+def users_snapshot(profile: str, project_id: str) -> Path:
+    """A real users snapshot of `profile` (one user) where the console keeps it."""
+    table = UserTable(AnonymousPolicy("", None), now=lambda: 1_800_000_000)
+    table.append([User("U1", ("a@example.com",), email="a@example.com", status="enabled")])
+    path = snapshot_path(profile)
+    assert write_snapshot(table, path, profile=profile, project_id=project_id, taken_at=1_800_000_000)
+    return path
 
 
 async def answer_remove(dialog: ConnectDialog, button: QMessageBox.StandardButton) -> None:
@@ -419,6 +432,7 @@ def test_remove_asks_then_deletes_the_profile_and_its_key(
     arun: Callable[..., Any],
 ) -> None:
     store.put(Profile("Old", "P2abcdefghijklmnopqrstuvwxyz"), key="K2stored")
+    snapshot = users_snapshot("Old", "P2abcdefghijklmnopqrstuvwxyz")
     dialog = make_dialog(store, selected="Old")
 
     async def remove(answer: QMessageBox.StandardButton) -> bool:
@@ -429,8 +443,10 @@ def test_remove_asks_then_deletes_the_profile_and_its_key(
 
     assert arun(remove(QMessageBox.StandardButton.Cancel)) is False
     assert "Old" in store
+    assert snapshot.exists()
     assert arun(remove(QMessageBox.StandardButton.Yes)) is True
     assert store.names() == [SANDBOX]
+    assert not snapshot.exists()
     assert ProfileStore.load().names() == [SANDBOX]
     assert memory.entries == {}
     assert dialog.selected_name() == SANDBOX
@@ -605,6 +621,37 @@ def test_a_new_profile_saves_its_cull_settings_with_it(
     )
 
 
+def test_the_local_snapshot_is_kept_until_turned_off_and_then_its_file_is_removed(
+    dialog: ConnectDialog, arun: Callable[..., Any], make_dialog: Callable[..., ConnectDialog]
+) -> None:
+    box = dialog.keep_snapshot
+    assert box.accessibleName() == "Keep a local snapshot of the users for an instant start"
+    for words in (
+        "private to your account",
+        "holds no key",
+        "removed when you clear this",
+        "with the profile",
+    ):
+        assert words in box.toolTip()
+    assert box.isEnabled()
+    assert box.isChecked()  # on unless turned off
+    snapshot = users_snapshot(SANDBOX, profiles.DEFAULT_PROJECT_ID)
+    assert not dialog.is_dirty()
+    box.click()
+    assert dialog.is_dirty()
+    saved = arun(dialog.save())
+    assert saved is not None
+    assert not saved.keep_snapshot
+    assert not snapshot.exists()
+    assert not ProfileStore.load().get(SANDBOX).keep_snapshot
+    again = make_dialog(ProfileStore.load())
+    assert not again.keep_snapshot.isChecked()
+    assert not again.is_dirty()
+    again.keep_snapshot.click()
+    assert arun(again.save()) is not None
+    assert ProfileStore.load().get(SANDBOX).keep_snapshot
+
+
 def test_tab_reads_the_cull_settings_in_order(dialog: ConnectDialog, qtbot: QtBot) -> None:
     dialog.keep_rules_list.addItem("role:keeper")
     dialog.keep_rules_list.setCurrentRow(0)  # the remove button takes focus only when enabled
@@ -621,6 +668,7 @@ def test_tab_reads_the_cull_settings_in_order(dialog: ConnectDialog, qtbot: QtBo
         dialog.remove_rule_button,
         dialog.two_stage,
         dialog.disabled_for_days,
+        dialog.keep_snapshot,
         dialog.save_button,  # Test connection is off for the sandbox without the app's hook
     ]
     assert not dialog.test_button.isEnabled()
@@ -636,7 +684,7 @@ def test_mnemonics_are_unique(dialog: ConnectDialog) -> None:
     texts = [w.text() for w in dialog.findChildren(QLabel) if w.buddy() is not None]
     texts += [w.text() for w in dialog.findChildren(QAbstractButton)]
     letters = [text[text.index("&") + 1].lower() for text in texts if "&" in text.replace("&&", "")]
-    assert {"e", "d", "a"} <= set(letters)  # keep-rules, two stages, attestation
+    assert {"e", "d", "a", "l"} <= set(letters)  # keep-rules, two stages, attestation, local snapshot
     assert sorted(letters) == sorted(set(letters))
 
 
