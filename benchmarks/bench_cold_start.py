@@ -66,14 +66,21 @@ def entry_import_ms() -> float:
     raise RuntimeError("anonconsole.app.run not found in the -X importtime output")
 
 
+def starts(runs: int = RUNS) -> list[tuple[float, bool]]:
+    """`runs` starts after one that warms the file system cache ("cold" means a new process, not a
+    cold disk): each one's time and whether it imported the server stack."""
+    _one_run()
+    return [_one_run() for _ in range(runs)]
+
+
+def median_start(runs: int = RUNS) -> float:
+    """The median time from a new process to its window (what comes before connecting)."""
+    return statistics.median(elapsed for elapsed, _stack in starts(runs))
+
+
 def run(users: int | None = None) -> None:
     del users  # no data set here
-    _one_run()  # warm the file system cache: "cold" means a new process, not a cold disk
-    times, stacks = [], []
-    for _ in range(RUNS):
-        elapsed, stack = _one_run()
-        times.append(elapsed)
-        stacks.append(stack)
+    times, stacks = zip(*starts(), strict=True)
     median, best = statistics.median(times), min(times)
     imported_ms = entry_import_ms()
     server_stack = any(stacks)

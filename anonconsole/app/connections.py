@@ -35,6 +35,7 @@ from anonconsole.views.doctor_dialog import DoctorDialog
 from anonconsole.views.main_window import MainWindow
 from anonconsole.views.tenant_wizard import TenantWizard
 from anonconsole.views.user_action_dialog import UserActionDialog
+from anonconsole.views.users_area import SnapshotPlace
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class ConnectionManager(QObject):
         # The window stops the old connection's work and clears what it showed: from here on the
         # title names `profile`, whose data is not there yet.
         window.set_connecting(profile.name, f"Connecting to {profile.name}…")
+        window.users.read_snapshot_early(self._snapshot_place(profile))
         gateway: Gateway | None = None
         try:
             gateway = await Gateway.open(await self._connection(profile))
@@ -116,6 +118,7 @@ class ConnectionManager(QObject):
             if gateway is not None:
                 await gateway.aclose()
             self.last_failure = _sentence(exc, profile)
+            window.users.read_snapshot_early(None)
             # Nothing of the old project stays shown under this profile's name (the window clears
             # it); its load ends before its connection closes.
             window.set_connection_failed(profile.name, self.last_failure)
@@ -138,6 +141,13 @@ class ConnectionManager(QObject):
         await self.culls.offer_resume(gateway, profile)
         await self.user_actions.offer_resume(gateway)
         return True
+
+    def _snapshot_place(self, profile: Profile) -> SnapshotPlace | None:
+        """Where `profile` keeps its users snapshot; None when it keeps none."""
+        if not profile.keep_snapshot:
+            return None
+        project_id = self.bootstrap.options.project_id if profile.is_sandbox else profile.project_id
+        return SnapshotPlace(profile.name, project_id, lambda: self.store.keeps_snapshot(profile))
 
     async def _connection(self, profile: Profile) -> Connection:
         """The profile's Connection, key from the keyring; the sandbox is started or reused first."""

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -43,10 +43,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SnapshotPlace:
-    """Whose users snapshot: the profile's file, holding users of this project only."""
+    """Whose users snapshot: the profile's file, holding users of this project only.
+
+    `still_kept()`: asked right before each write, whether the profile still keeps it (it may have
+    been removed, renamed, aimed elsewhere or had its snapshot turned off since it connected).
+    """
 
     profile: str
     project_id: str
+    still_kept: Callable[[], bool] = lambda: True
 
 
 Snapshot = tuple[TableColumns, float]  # what `read_snapshot` gives: the rows, when they were taken
@@ -105,6 +110,7 @@ class UsersArea(QObject):
         overlaps the connecting, and `connect_to` shows its users only once connected.
         """
         self._place = place
+        _drop(self._snapshot)
         self._snapshot = None
         if place is not None:
             path = snapshot_path(place.profile)
@@ -138,14 +144,19 @@ class UsersArea(QObject):
         self._say_fresh("", "")
         snapshot, self._snapshot = self._snapshot, None
         if self._place is not None and self._place.project_id != gateway.connection.project_id:
-            snapshot, self._place = None, None  # started for another profile: not this project's
+            _drop(snapshot)  # started for another profile: not this project's
+            snapshot, self._place = None, None
         try:
             policy, self.policy_note = await anonymous_policy(
                 gateway, tenant_id=tenant_id, tenant_name=tenant_name, grace_days=grace_days
             )
         except GatewayError as exc:
+            _drop(snapshot)
             self._failed(exc.user_message)
             return
+        except BaseException:  # cancelled: another connection is on its way
+            _drop(snapshot)
+            raise
         self.table.set_policy(policy)
         self.message.emit(self.policy_note, False)
         since = await self._show_snapshot(snapshot) if snapshot is not None else None
@@ -325,7 +336,7 @@ class UsersArea(QObject):
         when = _moment(taken_at)
         self._say_fresh(f"Users up to date ({when})", f"Every user was read from {when} on.")
         self.load_succeeded.emit()
-        if self._place is not None:
+        if self._place is not None and self._place.still_kept():
             self._writing = asyncio.ensure_future(self._write_snapshot(self._place, taken_at, self._writing))
 
     async def _write_snapshot(
@@ -346,6 +357,8 @@ class UsersArea(QObject):
                 taken_at=taken_at,
             )
         except OSError as exc:
+            if not place.still_kept():  # turned off (its half-written file removed) meanwhile
+                return
             log.warning("Could not write the users snapshot %s: %s", path, exc)
             self.message.emit(
                 f"Could not write the users snapshot {path} ({exc.strerror or exc}): the next start "
@@ -373,6 +386,14 @@ class UsersArea(QObject):
                 view.set_loading(False)
         self.loading_changed.emit(False)
         self.message.emit(text, error)
+
+
+def _drop(reading: asyncio.Future[Snapshot] | None) -> None:
+    """Forget a snapshot's reading: cancelled if it has not started, its outcome (none, damaged)
+    collected if it has, so that asyncio never reports an exception nobody retrieved."""
+    if reading is not None:
+        reading.cancel()
+        reading.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
 def _moment(epoch: float) -> str:

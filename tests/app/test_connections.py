@@ -3,6 +3,7 @@ the Connect dialog, and the tenant wizard remembering its tenant in the profile.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from anonconsole.app.connections import ConnectionManager, SandboxBootstrap
 from anonconsole.launcher.process import SandboxOptions
 from anonconsole.settings import paths
 from anonconsole.settings.profiles import Profile, ProfileStore
+from anonconsole.settings.user_snapshot import snapshot_path
 from anonconsole.views.connect_dialog import ConnectDialog
 from anonconsole.views.main_window import MainWindow
 
@@ -244,3 +246,53 @@ def test_the_error_notice_goes_once_a_later_connection_succeeds(
             await window_idle(manager)
 
     arun(scenario(), timeout=120)
+
+
+def test_a_profile_s_second_connection_shows_its_snapshot_until_the_snapshot_is_turned_off(
+    qtbot: Any,
+    arun: Callable[..., Any],
+    start_sandbox: Callable[..., Any],
+    tmp_path: Path,
+    memory_keyring: MemoryKeyring,
+) -> None:
+    """Issue "A million users": the snapshot written after a load is what the next connection of
+    that profile shows at once; turned off, it is gone and never written again."""
+    project = another_project(start_sandbox)
+    store = ProfileStore.load()
+    staging = remote_profile(project, store)
+    manager = manager_for(qtbot, store, tmp_path)
+    window = manager.window
+    freshness: list[str] = []
+    window.users.freshness_changed.connect(lambda short, _whole: freshness.append(short))
+    snapshot = snapshot_path("Staging")
+
+    async def loaded() -> None:
+        await until_signal(window.users.loading_changed, lambda: window.users.table_loaded)
+        await window.users.wait()
+
+    async def scenario() -> None:
+        try:
+            assert await manager.switch_to(staging)
+            await loaded()
+            await until(snapshot.exists)
+            assert not any(f.startswith("Users as of") for f in freshness)
+            assert await manager.switch_to(staging)
+            await loaded()
+            assert any(f.startswith("Users as of") for f in freshness), freshness
+            assert window.freshness_label.text().startswith("Users up to date")
+            store.put(dataclasses.replace(staging, keep_snapshot=False), replacing="Staging")
+            assert not snapshot.exists()
+            window.users.refresh()  # the same connection, loaded again: not written back
+            await loaded()
+            await window.users.close()
+            assert not snapshot.exists()
+            freshness.clear()
+            assert await manager.switch_to(store.get("Staging"))
+            await loaded()
+            await window.users.close()
+            assert not any(f.startswith("Users as of") for f in freshness)
+            assert not snapshot.exists()
+        finally:
+            await window_idle(manager)
+
+    arun(scenario(), timeout=240)
