@@ -113,6 +113,21 @@ def test_the_table_read_back_equals_the_one_written_every_column(table: UserTabl
             assert restored.display(row, column) == table.display(row, column), (row, column)
 
 
+@pytest.mark.parametrize("slice_size", [1, 3, 50_000])
+def test_texts_joined_and_split_a_slice_at_a_time_read_back_whole(
+    table: UserTable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slice_size: int
+) -> None:
+    """The worker thread joins and splits a slice of values at a time (the GIL is never held long):
+    the cuts between slices, non-ASCII values and empty ones read back as written."""
+    monkeypatch.setattr(user_snapshot, "SLICE", slice_size)
+    path = tmp_path / "users.npz"
+    write_snapshot(table, path, profile="Staging", project_id=PROJECT, taken_at=NOW)
+    columns, _ = read_snapshot(path, project_id=PROJECT)
+    written = table.columns()
+    for name in FIELD_NAMES:
+        assert columns.fields[name][: columns.size].tolist() == written.fields[name].tolist(), name
+
+
 def test_the_table_read_back_answers_as_the_one_written(table: UserTable, tmp_path: Path) -> None:
     path = tmp_path / "users.npz"
     write_snapshot(table, path, profile="Staging", project_id=PROJECT, taken_at=NOW)
