@@ -14,6 +14,7 @@ BENCHMARKS = (
     "filter_sort",
     "users_table",
     "users_load",
+    "users_stalls",
     "users_snapshot",
     "cull",
     "cull_backlog",

@@ -64,18 +64,18 @@ class StallMeter:
 
     def __init__(self) -> None:
         self.longest = 0.0
-        self._last = time.perf_counter()
+        self.last_tick = time.perf_counter()
         self._timer = QTimer()
         self._timer.setInterval(5)
         self._timer.timeout.connect(self._tick)
 
     def _tick(self) -> None:
         now = time.perf_counter()
-        self.longest = max(self.longest, now - self._last - 0.005)
-        self._last = now
+        self.longest = max(self.longest, now - self.last_tick - 0.005)
+        self.last_tick = now
 
     def start(self) -> None:
-        self._last = time.perf_counter()
+        self.last_tick = time.perf_counter()
         self.longest = 0.0
         self._timer.start()
 
@@ -96,7 +96,7 @@ def shown_area() -> UsersArea:
 
 async def sorted_load(connection: Connection) -> None:
     """The same load with the page sorted by login ID: new pages merge into the sorted order."""
-    async with Gateway(connection) as gateway:
+    async with await Gateway.open(connection) as gateway:
         area = shown_area()
         view = area.views["all"]
         await view.sort_by(view.model.columns.index(Column.LOGIN_IDS), Qt.SortOrder.AscendingOrder)
@@ -113,7 +113,7 @@ async def full_load(connection: Connection, n: int) -> None:
     gc_policy.freeze_start_up_objects()  # as the app does once its window is built
     rss_before = rss_bytes()
     meter = StallMeter()
-    async with Gateway(connection) as gateway:
+    async with await Gateway.open(connection) as gateway:
         area = shown_area()
         first_rows: list[float] = []
         area.loader.rows_added.connect(
@@ -165,7 +165,7 @@ async def small_pages_load(connection: Connection) -> None:
     saved = users_loader.PAGE_SIZE
     users_loader.PAGE_SIZE = 100
     try:
-        async with Gateway(connection) as gateway:
+        async with await Gateway.open(connection) as gateway:
             area = UsersArea()
             started = time.perf_counter()
             await area.connect_to(gateway)
@@ -185,7 +185,7 @@ async def small_pages_load(connection: Connection) -> None:
 
 async def sequential_loop(connection: Connection) -> None:
     """The naive way: one page after the other, no concurrency (user pages only, no sign-ins)."""
-    async with Gateway(connection, max_concurrency=1) as gateway:
+    async with await Gateway.open(connection, max_concurrency=1) as gateway:
         started = time.perf_counter()
         page, loaded = 0, 0
         while True:
@@ -229,7 +229,7 @@ async def swept_pages(gateway: Gateway) -> set[str]:
 
 async def timed(connection: Connection, read: Any) -> tuple[set[str], float, int]:
     """(users read, seconds, requests) of one read of every user, handshake excluded."""
-    async with Gateway(connection) as gateway:
+    async with await Gateway.open(connection) as gateway:
         await gateway.license()
         before = gateway.stats.requests
         started = time.perf_counter()
@@ -262,7 +262,7 @@ async def loads_under_churn(connection: Connection, project_id: str, key: str, e
     oldest = UserFilter(test_users="include", sort=[("createdTime", False)])
     try:
         for name, read in (("offset (before)", offset_pages), ("sweep (now)", swept_pages)):
-            async with Gateway(connection) as gateway:
+            async with await Gateway.open(connection) as gateway:
                 victims = [u.user_id for u in (await gateway.search_users(oldest, 0, 600))[0]]
 
             async def churn(victims: list[str] = victims) -> float:

@@ -9,15 +9,23 @@ little more than its first two characters (where those match, the rest is compar
 Texts are bytes (the users table gives lowercase UTF-8); a match never spans two rows. The matrix
 is as wide as the longest text seen (plus a margin), like the fixed-width column it replaces.
 Pure numpy: no Qt, no I/O.
+
+A large matrix is mapped without transparent huge pages (`_zeros`): room reserved for 1,000,000
+rows is 60+ rows of 1 MB, and the first rows written touch every one of them; with huge pages
+each touch made the kernel zero 2 MB at once, ~30-80 ms in one turn of the UI thread. With
+4 KB pages the zeroing is spread over the load, a page now and then.
 """
 
 from __future__ import annotations
+
+import mmap
 
 import numpy as np
 import numpy.typing as npt
 
 BLOCK = 1 << 18  # rows scanned together: a 256 KB vector per character position (fits the L2 cache)
 FEW = 16  # below 1/FEW of a block's rows, the rest of a query is compared at those rows alone
+MAPPED_BYTES = 1 << 22  # matrices this large are mapped without huge pages (see the module's doc)
 
 Mask = npt.NDArray[np.bool_]
 
@@ -48,7 +56,7 @@ class Haystack:
         for `capacity` rows in all (at least its own)."""
         positions, size = matrix.shape
         haystack = cls()
-        haystack._data = np.zeros((max(positions, 8), max(size, capacity, 1024)), dtype=np.uint8)
+        haystack._data = _zeros(max(positions, 8), max(size, capacity, 1024))
         haystack._data[:positions, :size] = matrix
         haystack._block_width = np.zeros(size // BLOCK + 1, dtype=np.int64)
         for block, low in enumerate(range(0, size, BLOCK)):
@@ -79,16 +87,23 @@ class Haystack:
         self._fit(width, capacity)
         matrix = np.ascontiguousarray(texts).view(np.uint8).reshape(count, width)
         self._data[:width, self.size : needed] = matrix.T
-        self._note_widths(self.size, np.strings.str_len(texts))
+        self._note_widths(np.arange(self.size, needed), np.strings.str_len(texts))
         self.size = needed
 
     def set(self, row: int, text: bytes) -> None:
         """Replace the text of an existing row."""
-        self._fit(len(text), self._data.shape[1])
-        column = self._data[:, row]
-        column[:] = 0
-        column[: len(text)] = np.frombuffer(text, dtype=np.uint8)
-        self._note_widths(row, np.array([len(text.rstrip(b"\0"))]))
+        self.set_many(np.array([row], dtype=np.int64), np.array([text], dtype=bytes))
+
+    def set_many(self, rows: npt.NDArray[np.integer], texts: np.ndarray) -> None:
+        """Replace the texts of existing rows (distinct), one per row: a fixed-width bytes array."""
+        if not len(rows):
+            return
+        width = texts.dtype.itemsize
+        self._fit(width, self._data.shape[1])
+        matrix = np.ascontiguousarray(texts).view(np.uint8).reshape(len(rows), width)
+        self._data[:, rows] = 0
+        self._data[:width, rows] = matrix.T
+        self._note_widths(rows, np.strings.str_len(texts))
 
     def find(self, needle: bytes, start: int = 0, stop: int | None = None) -> Mask:
         """Per row of `start`…`stop` (all rows by default): whether its text contains `needle`.
@@ -148,13 +163,13 @@ class Haystack:
                 np.logical_and(at, follow, out=at)
             np.logical_or(hits, at, out=hits)
 
-    def _note_widths(self, first: int, lengths: npt.NDArray[np.integer]) -> None:
-        """Widen the block widths of rows `first`… to cover these lengths."""
+    def _note_widths(self, rows: npt.NDArray[np.integer], lengths: npt.NDArray[np.integer]) -> None:
+        """Widen the block widths of `rows` to cover these lengths (one per row)."""
         if not len(lengths):
             return
-        blocks = (first + np.arange(len(lengths))) // BLOCK
-        if blocks[-1] >= len(self._block_width):
-            grown = np.zeros(int(blocks[-1]) + 1, dtype=np.int64)
+        blocks = rows // BLOCK
+        if blocks.max() >= len(self._block_width):
+            grown = np.zeros(int(blocks.max()) + 1, dtype=np.int64)
             grown[: len(self._block_width)] = self._block_width
             self._block_width = grown
         np.maximum.at(self._block_width, blocks, lengths.astype(np.int64))
@@ -168,7 +183,19 @@ class Haystack:
             self._resize(positions, capacity)
 
     def _resize(self, positions: int, capacity: int) -> None:
-        grown = np.zeros((positions, capacity), dtype=np.uint8)
+        grown = _zeros(positions, capacity)
         old_positions = self._data.shape[0]
         grown[:old_positions, : self.size] = self._data[:, : self.size]
         self._data = grown
+
+
+def _zeros(positions: int, capacity: int) -> npt.NDArray[np.uint8]:
+    """A zeroed matrix; when large, in anonymous memory advised against huge pages (see the module's
+    doc) where the system offers that advice, else as numpy allocates it."""
+    size = positions * capacity
+    advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
+    if size < MAPPED_BYTES or advice is None:
+        return np.zeros((positions, capacity), dtype=np.uint8)
+    memory = mmap.mmap(-1, size)  # anonymous: zero pages, freed with the last array viewing it
+    memory.madvise(advice)
+    return np.frombuffer(memory, dtype=np.uint8).reshape(positions, capacity)

@@ -96,6 +96,9 @@ _TEXT_FIELDS = {
     Column.TENANTS: ("tenants", True),
 }
 SORT_CACHE_SIZE = 2  # sorted orders kept up to date (the columns views were sorted by most recently)
+# New rows wait outside a kept order until it is read or this many wait: a merge copies the whole
+# order (~5-25 ms at 1,000,000 rows), so it is done once per views' update, not once per chunk.
+SORT_MERGE_AT = 8192
 
 
 @dataclass(frozen=True)
@@ -153,14 +156,25 @@ class _Growable:
     dtype: npt.DTypeLike
     data: np.ndarray = field(init=False)
     size: int = 0
+    wanted: int = 0  # the capacity to grow to when it next grows (see `want`)
 
     def __post_init__(self) -> None:
         self.data = np.zeros(1024, dtype=self.dtype)
 
     def reserve(self, capacity: int) -> None:
         """Make room for `capacity` rows in one allocation (the loader knows the total up front)."""
+        self.wanted = max(self.wanted, capacity)
         if capacity > len(self.data):
             self._resize(capacity, self.data.dtype)
+
+    def want(self, capacity: int) -> None:
+        """Grow straight to `capacity` rows when it next has to grow (`reserve` does it now)."""
+        self.wanted = max(self.wanted, capacity)
+
+    @property
+    def short(self) -> bool:
+        """Whether it holds less room than it was asked to (`want`)."""
+        return len(self.data) < self.wanted
 
     def extend(self, values: Sequence[Any] | np.ndarray) -> None:
         if self.data.dtype.kind == "O":  # one element per value, a tuple included
@@ -171,7 +185,8 @@ class _Growable:
         dtype = self._dtype_for(values)
         if needed > len(self.data) or dtype != self.data.dtype:
             # Grow by half: amortised O(1) with less slack than doubling (memory at 100k users).
-            capacity = len(self.data) if needed <= len(self.data) else max(needed, len(self.data) * 3 // 2)
+            grown = max(needed, self.wanted, len(self.data) * 3 // 2)
+            capacity = len(self.data) if needed <= len(self.data) else grown
             self._resize(capacity, dtype)
         self.data[self.size : needed] = values
         self.size = needed
@@ -193,7 +208,8 @@ class _Growable:
         return self.data.dtype
 
     def _resize(self, capacity: int, dtype: np.dtype) -> None:
-        grown = np.zeros(capacity, dtype=dtype)
+        # An object column is filled with None by `empty` (`zeros` stores an int in every slot).
+        grown = np.empty(capacity, dtype=dtype) if dtype.kind == "O" else np.zeros(capacity, dtype=dtype)
         grown[: self.size] = self.data[: self.size]
         self.data = grown
 
@@ -270,18 +286,24 @@ class _StoredFields:
         return self.user_id.size
 
     def reserve(self, capacity: int) -> None:
+        """Room for `capacity` rows, made one column per `reserve_step` (each fills ~8 MB of
+        references at 1,000,000 rows: all eight at once stalled the first page's turn ~60 ms)."""
         for name in _FIELD_NAMES:
-            getattr(self, name).reserve(capacity)
+            getattr(self, name).want(capacity)
+
+    def reserve_step(self) -> None:
+        """Make the room one column was asked for (see `reserve`); nothing once all have it."""
+        for name in _FIELD_NAMES:
+            column: _Growable = getattr(self, name)
+            if column.short:
+                column.reserve(column.wanted)
+                return
 
     def extend(self, page: _Fields, positions: Sequence[int] | None) -> None:
         """Append the page's rows (all, or those at `positions`)."""
         for name in _FIELD_NAMES:
             theirs = getattr(page, name)
             getattr(self, name).extend(theirs if positions is None else [theirs[i] for i in positions])
-
-    def set(self, row: int, page: _Fields, position: int) -> None:
-        for name in _FIELD_NAMES:
-            getattr(self, name).set(row, getattr(page, name)[position])
 
 
 # The numeric columns of a table, as `TableColumns.numbers` names them, with their types.
@@ -360,6 +382,21 @@ class PreparedUsers:
         return len(self.fields.user_id)
 
 
+@dataclass(frozen=True)
+class Upserted:
+    """What `UserTable.upsert_page` did with a page.
+
+    Attributes:
+        new: the rows added.
+        found: the rows of users the table held already (all of them: a load counts them as seen).
+        changed: those of `found` whose values changed, or that were hidden: what views redraw.
+    """
+
+    new: range
+    found: Rows
+    changed: Rows
+
+
 class UserTable:
     """The users of one connection, classified, with vectorised filter and sort.
 
@@ -390,8 +427,8 @@ class UserTable:
         self._expires = _Growable(np.int64)
         self._gone = _Growable(np.bool_)
         self._sort_cache: dict[Column, tuple[Rows, np.ndarray]] = {}  # (order, keys in that order)
-        self._tally = np.zeros((len(KIND_CODES), 2, 2), dtype=np.intp)  # see `counts`
-        self._tallied = -1
+        # Users by kind × test user × hidden (see `counts`); None: to count again from the columns.
+        self._tally: npt.NDArray[np.intp] | None = None
         self._version = getattr(self, "_version", -1) + 1  # never back: see `prepare_sort`
 
     def _user_id_column(self) -> np.ndarray:
@@ -466,6 +503,7 @@ class UserTable:
             self._reclassify(everyone)
         else:
             self._update_expiry(everyone)
+        self._tally = None
         self._version += 1
 
     def reserve(self, total: int) -> None:
@@ -510,11 +548,22 @@ class UserTable:
         return self.upsert(users)[0]
 
     def upsert(self, users: Iterable[User] | PreparedUsers) -> tuple[range, Rows]:
-        """Add new users and update known ones. Returns (new rows, updated rows).
+        """Add new users and update known ones. Returns (new rows, the known rows found again).
 
-        Given a `PreparedUsers`, this is only list and array copies (and merges into kept sort orders).
+        Given a `PreparedUsers`, this is only list and array copies (see `upsert_page`).
+        """
+        done = self.upsert_page(users)
+        return done.new, done.found
+
+    def upsert_page(self, users: Iterable[User] | PreparedUsers) -> Upserted:
+        """Add new users and update known ones; says which known rows actually changed.
+
+        A reload finds nearly every user as it was: those rows are compared column by column (a few
+        vectorised comparisons a page) and left alone, so neither the table nor the views redo
+        anything for them (at 1,000,000 users a reload rewrote each row and redrew every view).
         """
         page = users if isinstance(users, PreparedUsers) else self.prepare(users)
+        self._fields.reserve_step()
         first = len(self)
         fresh: list[int] = []  # positions in the page
         updated: dict[int, int] = {}  # table row: position in the page
@@ -528,24 +577,62 @@ class UserTable:
             else:
                 new_ids[user_id] = first + len(fresh)
                 fresh.append(position)
-        changed = np.fromiter(updated, np.int64, len(updated))
+        found = np.fromiter(updated, np.int64, len(updated))
+        positions = np.fromiter(updated.values(), np.int64, len(updated))
+        differs = self._differs(found, page, positions)
+        changed, positions = found[differs], positions[differs]
         self._version += 1  # before and after the change: a sort made meanwhile is not kept
         keys_before = self._kept_keys(changed)
+        self._tally_rows(changed, -1)
         if fresh:
             self._extend(page, None if len(fresh) == len(page) else fresh)
             self._index.add_many(new_ids.items())
-        for row, position in updated.items():
-            self._set_row(row, page, position)
+        if len(changed):
+            self._overwrite(changed, page, positions)
         new_rows = range(first, len(self))
         touched = np.concatenate([changed, np.arange(first, len(self), dtype=np.int64)])
         if page.tenant_id != self.policy.tenant_id:
             self._reclassify(touched)  # the policy changed while the page was prepared
         else:
             self._update_expiry(touched)
+        self._tally_rows(touched, +1)
         self._version += 1
         self._follow(changed, keys_before)
-        self._merge_sorted(new_rows)
-        return new_rows, changed
+        self._merge_sorted(due_only=True)
+        return Upserted(new_rows, found, changed)
+
+    def _differs(self, rows: Rows, page: PreparedUsers, positions: Rows) -> Mask:
+        """Per row of `rows`: whether the page's user at the same place of `positions` differs from
+        what the row holds, or the row is hidden (found again, it is shown again: a change too).
+
+        The kind and the search text are made from fields compared here, so they are not compared
+        themselves (a page's kinds may even be stale: prepared for another anonymous tenant).
+        """
+        differs = self._gone.data[rows].copy()
+        if not len(rows):
+            return differs
+        picked = positions.tolist()
+        for name in _FIELD_NAMES[1:]:  # the user ID is what found the row
+            values: list[Any] = getattr(page.fields, name)
+            theirs = np.fromiter((values[p] for p in picked), object, len(picked))
+            differs |= getattr(self._fields, name).data[rows] != theirs
+        for name, column in self._arrays.items():
+            if name != "kind":
+                differs |= column.data[rows] != page.arrays[name][positions]
+        return differs
+
+    def _overwrite(self, rows: Rows, page: PreparedUsers, positions: Rows) -> None:
+        """Rows found again with other values (a reload): the page's values, shown if hidden."""
+        picked = positions.tolist()
+        for name in _FIELD_NAMES:
+            values: list[Any] = getattr(page.fields, name)
+            getattr(self._fields, name).data[rows] = np.fromiter(
+                (values[p] for p in picked), object, len(picked)
+            )
+        for name, column in self._arrays.items():
+            column.data[rows] = page.arrays[name][positions]
+        self._haystack.set_many(rows, page.arrays["haystack"][positions])
+        self._gone.data[rows] = False
 
     def _extend(self, page: PreparedUsers, positions: list[int] | None) -> None:
         """Append the page's rows (all, or those at `positions`: the users new to the table)."""
@@ -558,14 +645,6 @@ class UserTable:
         self._last_sign_in.extend(np.full(count, NONE, dtype=np.int64))
         self._expires.extend(np.full(count, NONE, dtype=np.int64))
         self._gone.extend(np.zeros(count, dtype=np.bool_))
-
-    def _set_row(self, row: int, page: PreparedUsers, position: int) -> None:
-        """Overwrite a row with a user found again (a reload); it is shown again if it was hidden."""
-        self._fields.set(row, page.fields, position)
-        for name, column in self._arrays.items():
-            column.set(row, page.arrays[name][position])
-        self._haystack.set(row, bytes(page.arrays["haystack"][position]))
-        self._gone.data[row] = False
 
     def mark_missing(self, seen: Rows) -> Rows:
         """Hide the users a load did not see (deleted since they were loaded); returns those rows.
@@ -580,7 +659,9 @@ class UserTable:
         missing = np.flatnonzero(~present)
         gone = missing[~self._gone.view[missing]]
         if len(gone):
+            self._tally_rows(gone, -1)
             self._gone.view[gone] = True
+            self._tally_rows(gone, +1)
             self._changed(())  # hidden, not reordered: the sorted orders stay
         return gone
 
@@ -597,20 +678,24 @@ class UserTable:
         rows = self.rows_of(user_ids)
         gone = rows[~self._gone.view[rows]]
         if len(gone):
+            self._tally_rows(gone, -1)
             self._gone.view[gone] = True
+            self._tally_rows(gone, +1)
             self._changed(())
         return gone
 
     def set_statuses(self, user_ids: Iterable[str], status: str) -> Rows:
         """Users this console just disabled or enabled: their status and kind, without a reload."""
-        rows = self.rows_of(user_ids)
+        rows = np.unique(self.rows_of(user_ids))
         self._version += 1
         keys_before = self._kept_keys(rows)
+        self._tally_rows(rows, -1)
         for row in rows.tolist():
             self._fields.status.set(row, status)
             self._status.set(row, _status_code(status))
         if len(rows):
             self._reclassify(rows)
+            self._tally_rows(rows, +1)
             self._version += 1
             self._follow(rows, keys_before)
         return rows
@@ -624,28 +709,37 @@ class UserTable:
         for column in list(self._sort_cache) if stale is None else list(stale):
             self._sort_cache.pop(column, None)
 
-    def _merge_sorted(self, new: range) -> None:
-        """Put new rows into the sorted orders kept: a merge, not a new sort of every row."""
-        if not len(new):
-            return
-        rows = np.arange(new.start, new.stop, dtype=np.int64)
-        for column, (order, sorted_keys) in list(self._sort_cache.items()):
-            fresh = self._sort_keys_of(column, rows)
-            if fresh is None:
-                del self._sort_cache[column]
+    def _merge_sorted(self, *, due_only: bool = False, column: Column | None = None) -> None:
+        """Put the rows appended since into the kept orders (all, or `column`'s): a merge, not a new
+        sort of every row. A kept order holds rows 0… up to its length: rows only ever append.
+
+        `due_only`: only orders that `SORT_MERGE_AT` rows wait for (reading an order merges it).
+        """
+        for kept_column, (order, sorted_keys) in list(self._sort_cache.items()):
+            waiting = len(self) - len(order)
+            if not waiting or (due_only and waiting < SORT_MERGE_AT) or column not in (None, kept_column):
                 continue
-            self._sort_cache[column] = _insert_sorted(order, sorted_keys, rows, fresh, last=True)
+            rows = np.arange(len(order), len(self), dtype=np.int64)
+            fresh = self._sort_keys_of(kept_column, rows)
+            if fresh is None:
+                del self._sort_cache[kept_column]
+                continue
+            self._sort_cache[kept_column] = _insert_sorted(order, sorted_keys, rows, fresh, last=True)
 
     def _kept_keys(self, rows: Rows) -> dict[Column, np.ndarray | None]:
         """The keys of `rows` (distinct, ascending) in each kept order, before they change in place
-        (see `_follow`)."""
+        (see `_follow`); rows the order does not hold yet are left out."""
         rows = np.unique(rows)
-        return {column: self._sort_keys_of(column, rows) for column in self._sort_cache}
+        return {
+            column: self._sort_keys_of(column, rows[rows < len(order)])
+            for column, (order, _) in self._sort_cache.items()
+        }
 
     def _follow(self, rows: Rows, before: Mapping[Column, np.ndarray | None]) -> None:
         """Rows changed in place: in each kept order where their keys changed, move them to where a
         new sort would put them (O(N) array copies instead of an O(N log N) sort on the UI thread);
-        an order without keys (the reason) is dropped."""
+        an order without keys (the reason) is dropped. Rows an order does not hold yet wait for
+        its merge (`_merge_sorted`), which reads their keys then."""
         rows = np.unique(rows)
         if not len(rows):
             return
@@ -653,15 +747,16 @@ class UserTable:
             kept = self._sort_cache.get(column)
             if kept is None:
                 continue
-            new = self._sort_keys_of(column, rows)
+            order, keys = kept
+            held = rows[rows < len(order)]
+            new = self._sort_keys_of(column, held)
             if new is None:
                 del self._sort_cache[column]
-            elif old is None or not np.array_equal(old, new):
-                moved = np.zeros(len(self), dtype=np.bool_)
-                moved[rows] = True
-                order, keys = kept
+            elif len(held) and (old is None or not np.array_equal(old, new)):
+                moved = np.zeros(len(order), dtype=np.bool_)
+                moved[held] = True
                 stay = ~moved[order]
-                self._sort_cache[column] = _insert_sorted(order[stay], keys[stay], rows, new, last=False)
+                self._sort_cache[column] = _insert_sorted(order[stay], keys[stay], held, new, last=False)
 
     def set_last_sign_ins(self, latest: Mapping[str, int]) -> Rows:
         """Record last sign-in times (epoch seconds) from login history; returns the rows changed."""
@@ -669,8 +764,12 @@ class UserTable:
         known = rows >= 0
         if not known.any():
             return np.zeros(0, dtype=np.int64)
-        index = rows[known]
         times = np.fromiter(latest.values(), np.int64, len(latest))[known]
+        index = rows[known]
+        news = self._last_sign_in.view[index] != times  # a reload brings the same times again
+        index, times = index[news], times[news]
+        if not len(index):
+            return np.zeros(0, dtype=np.int64)
         self._version += 1
         keys_before = self._kept_keys(index)
         self._last_sign_in.view[index] = times
@@ -691,6 +790,7 @@ class UserTable:
             self._changed((Column.EXPIRES, Column.REASON))
         else:
             self._reclassify(everyone)
+            self._tally = None
             self._changed()
 
     def _reclassify(self, rows: Rows) -> None:
@@ -778,16 +878,26 @@ class UserTable:
     def counts(self, test_users: TestUsers = "exclude") -> dict[Kind, int]:
         """Users per kind, for the navigation's live counts.
 
-        Each change is tallied once, by kind × test user × hidden: the navigation and every page ask
-        after each batch of a load (five passes over 1,000,000 rows were ~40 ms of a 134 ms stall).
+        Kept by kind × test user × hidden, and moved by the rows each change touches: the navigation
+        and every page ask after each batch of a load, and a count over every row is ~10 ms at
+        1,000,000 (five of them were ~40 ms of a 134 ms stall).
         """
-        if self._tallied != self._version:
-            codes = self._kind.view.astype(np.intp) * 4 + self._test.view * 2 + self._gone.view
+        if self._tally is None:
+            codes = self._codes(slice(None))
             self._tally = np.bincount(codes, minlength=len(KIND_CODES) * 4).reshape(len(KIND_CODES), 2, 2)
-            self._tallied = self._version
         shown = self._tally[:, :, 0]  # kind × test user, hidden users left out
         tally = shown[:, {"exclude": [0], "only": [1], "include": [0, 1]}[test_users]].sum(axis=1)
         return {kind: int(tally[i]) for i, kind in enumerate(KIND_CODES)}
+
+    def _codes(self, rows: Rows | slice) -> npt.NDArray[np.intp]:
+        """Per row: its cell of the tally (kind × test user × hidden)."""
+        return self._kind.view[rows].astype(np.intp) * 4 + self._test.view[rows] * 2 + self._gone.view[rows]
+
+    def _tally_rows(self, rows: Rows, sign: int) -> None:
+        """Take `rows` out of the tally (-1) before they change, or count them in (+1) after."""
+        if self._tally is not None and len(rows):
+            cells = np.bincount(self._codes(rows), minlength=len(KIND_CODES) * 4)
+            self._tally += sign * cells.reshape(self._tally.shape)
 
     def display(self, row: int, column: Column) -> str:
         """The text a table cell shows."""
@@ -978,7 +1088,8 @@ class UserTable:
         if kept is None:
             return self.prepare_sort(column)
         self._sort_cache[column] = kept  # the most recently used last (see `SORT_CACHE_SIZE`)
-        return kept[0]
+        self._merge_sorted(column=column)
+        return self._sort_cache[column][0] if column in self._sort_cache else self.prepare_sort(column)
 
     def prepare_sort(self, column: Column) -> Rows:
         """Compute (and keep, unless the table changed meanwhile) the permutation for `column`.

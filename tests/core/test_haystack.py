@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import random
 
 import numpy as np
@@ -92,3 +93,35 @@ def test_a_range_across_blocks_scans_each_block_to_its_own_width(monkeypatch: py
     texts[70] = b"short" * 4 + b"needle"  # the only long text, in the second block
     h = filled(texts)
     assert h.find(b"needle", 60, 80).tolist() == reference(texts[60:80], b"needle")
+
+
+def test_texts_replaced_together_equal_texts_replaced_one_by_one(
+    texts: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(haystack, "BLOCK", 64)
+    one_by_one, together = filled(texts), filled(texts)
+    rows = np.array([3, 64, 65, 700, 999], dtype=np.int64)
+    new = [b"abcabcabcabcabcabcabcabcabcz", b"", b"q", b"zz", b"cab"]  # one wider than any before
+    for row, text in zip(rows.tolist(), new, strict=True):
+        one_by_one.set(row, text)
+        texts[row] = text
+    together.set_many(rows, np.array(new, dtype=bytes))
+    assert np.array_equal(together.matrix(), one_by_one.matrix())
+    for needle in [*NEEDLES, b"cabz", b"bcz"]:
+        assert together.find(needle).tolist() == reference(texts, needle), needle
+
+
+def test_a_large_matrix_is_mapped_zeroed_and_searched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Room for many rows comes from anonymous memory (no huge pages): zeroed, writable, searched."""
+    monkeypatch.setattr(haystack, "MAPPED_BYTES", 1 << 12)
+    h = Haystack()
+    h.reserve(50_000)
+    h.extend(np.array([b"first", b"second"], dtype=bytes))
+    owner: object = h.matrix()
+    while isinstance(owner, np.ndarray | memoryview):
+        owner = owner.base if isinstance(owner, np.ndarray) else owner.obj
+    assert isinstance(owner, mmap.mmap)  # a view of the mapping
+    h.extend(np.array([b"x" * 30 + b"needle"], dtype=bytes))  # wider: mapped again, rows copied
+    assert h.find(b"needle").tolist() == [False, False, True]
+    assert h.find(b"sec").tolist() == [False, True, False]
+    assert not h._data[:, 3:].any()  # the room past the rows is zeros

@@ -50,7 +50,7 @@ def test_slices_of_several_tasks_take_turns() -> None:
                 log.append(name)
 
     async def other() -> None:
-        for _ in range(12):
+        for _ in range(30):  # outlasts the slices: each takes two passes (it begins on one of its own)
             log.append("loop")
             await asyncio.sleep(0)
 
@@ -61,3 +61,25 @@ def test_slices_of_several_tasks_take_turns() -> None:
     slices = [i for i, entry in enumerate(log) if entry != "loop"]
     assert sorted(log[i] for i in slices) == ["a", "a", "a", "b", "b", "b"]
     assert all(b - a > 1 for a, b in zip(slices, slices[1:], strict=False))
+
+
+def test_a_slice_does_not_begin_at_the_tail_of_other_work() -> None:
+    """Work a task did before asking for a turn (decoding a page) is followed by a pass of the loop:
+    the two do not add up to one long stall."""
+    log: list[str] = []
+
+    async def worker() -> None:
+        log.append("decoded a page")
+        async with cpu_turn():
+            log.append("slice")
+
+    async def other() -> None:
+        for _ in range(4):
+            log.append("loop")
+            await asyncio.sleep(0)
+
+    async def scenario() -> None:
+        await asyncio.gather(worker(), other())
+
+    asyncio.run(scenario())
+    assert log.index("slice") - log.index("decoded a page") > 1
