@@ -10,10 +10,12 @@ Texts are bytes (the users table gives lowercase UTF-8); a match never spans two
 is as wide as the longest text seen (plus a margin), like the fixed-width column it replaces.
 Pure numpy: no Qt, no I/O.
 
-A large matrix is mapped without transparent huge pages (`_zeros`): room reserved for 1,000,000
+A large matrix is mapped without transparent huge pages (`_allocate`): room reserved for 1,000,000
 rows is 60+ rows of 1 MB, and the first rows written touch every one of them; with huge pages
 each touch made the kernel zero 2 MB at once, ~30-80 ms in one turn of the UI thread. With
-4 KB pages the zeroing is spread over the load, a page now and then.
+4 KB pages the zeroing is spread over the load, a page now and then. The mapping also holds
+character positions to spare (`ROOM_POSITIONS`), untouched until used: a text longer than any
+before widens the matrix in place, where a copy of it took 30-60 ms at 1,000,000 rows.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy.typing as npt
 BLOCK = 1 << 18  # rows scanned together: a 256 KB vector per character position (fits the L2 cache)
 FEW = 16  # below 1/FEW of a block's rows, the rest of a query is compared at those rows alone
 MAPPED_BYTES = 1 << 22  # matrices this large are mapped without huge pages (see the module's doc)
+ROOM_POSITIONS = 256  # character positions a mapped matrix has room for (address space, not memory)
 
 Mask = npt.NDArray[np.bool_]
 
@@ -38,7 +41,8 @@ class Haystack:
     """
 
     def __init__(self) -> None:
-        self._data = np.zeros((8, 1024), dtype=np.uint8)  # character position × row
+        # Character position × row: the first rows of `_room`, which may hold more (see `_fit`).
+        self._room = self._data = np.zeros((8, 1024), dtype=np.uint8)
         # Per block of BLOCK rows: the longest text in it, so a scan stops at the block's last column.
         self._block_width = np.zeros(1, dtype=np.int64)
         self.size = 0
@@ -56,7 +60,7 @@ class Haystack:
         for `capacity` rows in all (at least its own)."""
         positions, size = matrix.shape
         haystack = cls()
-        haystack._data = _zeros(max(positions, 8), max(size, capacity, 1024))
+        haystack._allocate(max(positions, 8), max(size, capacity, 1024))
         haystack._data[:positions, :size] = matrix
         haystack._block_width = np.zeros(size // BLOCK + 1, dtype=np.int64)
         for block, low in enumerate(range(0, size, BLOCK)):
@@ -179,23 +183,29 @@ class Haystack:
         positions = self._data.shape[0]
         if width > positions:
             positions = width + width // 4
-        if positions > self._data.shape[0] or capacity > self._data.shape[1]:
+        if positions > self._room.shape[0] or capacity > self._data.shape[1]:
             self._resize(positions, capacity)
+        elif positions > self._data.shape[0]:
+            self._data = self._room[:positions]  # rows of the room never written: zeros
 
     def _resize(self, positions: int, capacity: int) -> None:
-        grown = _zeros(positions, capacity)
-        old_positions = self._data.shape[0]
-        grown[:old_positions, : self.size] = self._data[:, : self.size]
-        self._data = grown
+        old = self._data
+        self._allocate(positions, capacity)
+        self._data[: old.shape[0], : self.size] = old[:, : self.size]
+
+    def _allocate(self, positions: int, capacity: int) -> None:
+        """A zeroed matrix of `positions` × `capacity` as `_data`: when large and the system can be
+        told not to use huge pages, the first rows of a mapping with room to widen (`_fit`)."""
+        if positions * capacity < MAPPED_BYTES or _NO_HUGE_PAGES is None:
+            self._room = self._data = np.zeros((positions, capacity), dtype=np.uint8)
+            return
+        rows = max(positions, ROOM_POSITIONS)
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS  # zero pages, touched only when written
+        memory = mmap.mmap(-1, rows * capacity, flags=flags)
+        memory.madvise(_NO_HUGE_PAGES)
+        # The arrays keep the mapping alive; it is unmapped with the last of them.
+        self._room = np.frombuffer(memory, dtype=np.uint8).reshape(rows, capacity)
+        self._data = self._room[:positions]
 
 
-def _zeros(positions: int, capacity: int) -> npt.NDArray[np.uint8]:
-    """A zeroed matrix; when large, in anonymous memory advised against huge pages (see the module's
-    doc) where the system offers that advice, else as numpy allocates it."""
-    size = positions * capacity
-    advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
-    if size < MAPPED_BYTES or advice is None:
-        return np.zeros((positions, capacity), dtype=np.uint8)
-    memory = mmap.mmap(-1, size)  # anonymous: zero pages, freed with the last array viewing it
-    memory.madvise(advice)
-    return np.frombuffer(memory, dtype=np.uint8).reshape(positions, capacity)
+_NO_HUGE_PAGES: int | None = getattr(mmap, "MADV_NOHUGEPAGE", None)  # Linux only

@@ -112,7 +112,8 @@ def test_texts_replaced_together_equal_texts_replaced_one_by_one(
 
 
 def test_a_large_matrix_is_mapped_zeroed_and_searched(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Room for many rows comes from anonymous memory (no huge pages): zeroed, writable, searched."""
+    """Room for many rows comes from anonymous memory (no huge pages): zeroed, writable, searched,
+    with character positions to spare: a longer text widens it without a copy."""
     monkeypatch.setattr(haystack, "MAPPED_BYTES", 1 << 12)
     h = Haystack()
     h.reserve(50_000)
@@ -121,7 +122,12 @@ def test_a_large_matrix_is_mapped_zeroed_and_searched(monkeypatch: pytest.Monkey
     while isinstance(owner, np.ndarray | memoryview):
         owner = owner.base if isinstance(owner, np.ndarray) else owner.obj
     assert isinstance(owner, mmap.mmap)  # a view of the mapping
-    h.extend(np.array([b"x" * 30 + b"needle"], dtype=bytes))  # wider: mapped again, rows copied
-    assert h.find(b"needle").tolist() == [False, False, True]
-    assert h.find(b"sec").tolist() == [False, True, False]
-    assert not h._data[:, 3:].any()  # the room past the rows is zeros
+    room = h._room
+    h.extend(np.array([b"x" * 30 + b"needle"], dtype=bytes))  # wider: in the room it has
+    assert h._room is room
+    h.extend(np.array([b"y" * haystack.ROOM_POSITIONS + b"needle"], dtype=bytes))  # beyond: mapped again
+    assert h._room is not room
+    assert h.find(b"needle").tolist() == [False, False, True, True]
+    assert h.find(b"sec").tolist() == [False, True, False, False]
+    assert h.find(b"yyyyyyyyyy").tolist() == [False, False, False, True]
+    assert not h._data[:, 4:].any()  # the room past the rows is zeros
