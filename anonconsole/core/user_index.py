@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from anonconsole.core.slices import mapped
+
 Rows = npt.NDArray[np.int64]
 
 # Rows waiting in the dict before they are merged into the sorted arrays. A merge copies both arrays
@@ -43,7 +45,7 @@ class UserIndex:
     def of(cls, user_ids: Sequence[str], ids: Callable[[], np.ndarray]) -> UserIndex:
         """The index of rows 0… holding `user_ids` (distinct), e.g. a table read back."""
         index = cls(ids)
-        hashes = np.fromiter(map(_hash, user_ids), np.int64, len(user_ids))
+        hashes = mapped(_hash, user_ids, np.int64)  # a slice at a time: it runs in a worker thread
         order = np.argsort(hashes)
         index._hashes, index._rows = hashes[order], order.astype(np.int64)
         return index

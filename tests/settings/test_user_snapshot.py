@@ -13,7 +13,14 @@ import pytest
 
 from anonconsole.core.classify import AnonymousPolicy, Kind
 from anonconsole.core.records import User, UserTenant
-from anonconsole.core.user_table import FIELD_NAMES, NUMBER_TYPES, Column, TableFilter, UserTable
+from anonconsole.core.user_table import (
+    FIELD_NAMES,
+    NUMBER_TYPES,
+    Column,
+    TableFilter,
+    UserTable,
+    with_expiries,
+)
 from anonconsole.settings import user_snapshot
 from anonconsole.settings.user_snapshot import SnapshotError, read_snapshot, remove_snapshot, write_snapshot
 
@@ -274,3 +281,24 @@ def test_no_object_is_pickled(table: UserTable, tmp_path: Path) -> None:
                 assert np.lib.format.read_magic(member) == (1, 0)
                 _, _, dtype = np.lib.format.read_array_header_1_0(member)
                 assert not dtype.hasobject, name
+
+
+def test_expiries_computed_off_the_ui_thread_are_kept_by_restore(table: UserTable, tmp_path: Path) -> None:
+    """`with_expiries` (a worker thread) computes what `restore` would; restore then keeps them, and
+    computes them again for another lifetime."""
+    path = tmp_path / "users.npz"
+    write_snapshot(table, path, profile="Staging", project_id=PROJECT, taken_at=NOW)
+    longer = AnonymousPolicy(ANON, 2 * 365 * DAY, grace_seconds=3 * DAY)
+    columns, _ = read_snapshot(path, project_id=PROJECT)
+    columns.numbers["expires"][: columns.size] = -7  # as if stored for another lifetime
+    prepared = with_expiries(columns, longer)
+    assert prepared.expiries_for == longer
+    restored = UserTable(longer, now=lambda: NOW)
+    restored.restore(prepared)
+    expected = UserTable(longer, now=lambda: NOW)
+    expected.restore(read_snapshot(path, project_id=PROJECT)[0])  # computed by restore itself
+    assert np.array_equal(restored.columns().numbers["expires"], expected.columns().numbers["expires"])
+    assert (restored.columns().numbers["expires"] != -7).all()
+    other = UserTable(POLICY, now=lambda: NOW)  # not the policy they were computed for: again
+    other.restore(with_expiries(read_snapshot(path, project_id=PROJECT)[0], longer))
+    assert np.array_equal(other.columns().numbers["expires"], table.columns().numbers["expires"])
