@@ -52,6 +52,7 @@ import numpy as np
 
 from anonconsole.core.haystack import Haystack
 from anonconsole.core.records import EMPTY_MAPPING, UserTenant
+from anonconsole.core.slices import SLICE
 from anonconsole.core.user_index import UserIndex
 from anonconsole.core.user_table import (
     FIELD_NAMES,
@@ -70,7 +71,6 @@ DIRECTORY = "users"
 _HEADER = "header"
 _SEPARATOR = "\x00"  # between the values of a text member (one that holds it is stored with lengths)
 WRITE_CHUNK = 1 << 20  # bytes handed to the zip at once (its CRC-32 holds the GIL ~1 ms a megabyte)
-SLICE = 50_000  # values joined, split or listed at once in the worker thread: ~2-4 ms each
 ROOM = 50  # rows read back get 1/ROOM more room, so the first new users do not regrow every column
 
 
