@@ -650,18 +650,22 @@ class UserTable:
         self._expires.extend(np.full(count, NONE, dtype=np.int64))
         self._gone.extend(np.zeros(count, dtype=np.bool_))
 
-    def mark_missing(self, seen: Rows) -> Rows:
+    def mark_missing(self, seen: Rows | Mask) -> Rows:
         """Hide the users a load did not see (deleted since they were loaded); returns those rows.
 
-        `seen`: the rows the load's pages added or updated (what `upsert` returned), so this is
-        array work, not a comparison of 100k user IDs on the UI thread (18 ms). Rows are never
-        removed, so row numbers (and the views' selections) stay valid; a hidden row comes back if
-        a later load finds the user again.
+        `seen`: the rows the load's pages added or updated (what `upsert` returned), or a boolean
+        mask over rows (True: seen; rows past its end: not seen), so this is array work, not a
+        comparison of 100k user IDs on the UI thread (18 ms); a mask spares the rows' list
+        (~10 ms at 1,000,000 rows). Rows are never removed, so row numbers (and the views'
+        selections) stay valid; a hidden row comes back if a later load finds the user again.
         """
         present = np.zeros(len(self), dtype=np.bool_)
-        present[seen] = True
-        missing = np.flatnonzero(~present)
-        gone = missing[~self._gone.view[missing]]
+        if seen.dtype == np.bool_:
+            count = min(len(seen), len(self))
+            present[:count] = seen[:count]
+        else:
+            present[seen] = True
+        gone = np.flatnonzero(~present & ~self._gone.view)
         if len(gone):
             self._tally_rows(gone, -1)
             self._gone.view[gone] = True

@@ -196,3 +196,15 @@ def test_a_column_short_of_its_room_grows_to_it_at_once() -> None:
     assert all(len(getattr(table._fields, name).data) >= 3000 for name in FIELD_NAMES)
     assert [int(r) for r in table.query(TableFilter(text="r01999x"))] == [1999]
     assert table.user(1234) == anon(1234)
+
+
+def test_users_not_seen_are_hidden_by_rows_or_by_mask() -> None:
+    by_rows, _ = loaded(12)
+    by_mask, _ = loaded(12)
+    seen = np.ones(10, dtype=np.bool_)  # rows 10 and 11: past the mask's end, not seen
+    seen[[2, 5]] = False
+    assert by_mask.mark_missing(seen).tolist() == [2, 5, 10, 11]
+    assert by_rows.mark_missing(np.flatnonzero(seen)).tolist() == [2, 5, 10, 11]
+    assert by_mask.mark_missing(seen).tolist() == []  # hidden already
+    assert by_mask.counts() == by_rows.counts()
+    assert [by_mask.is_gone(row) for row in range(12)] == [by_rows.is_gone(row) for row in range(12)]
