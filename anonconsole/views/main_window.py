@@ -517,6 +517,7 @@ class MainWindow(QMainWindow):
         self.load_progress.setFormat("%v / %m")
         self.load_progress.hide()
         self.freshness_label = named(QLabel(), "usersFreshness", "How fresh the users shown are")
+        self.freshness_label.setContentsMargins(0, 0, 12, 0)  # apart from the connection label
         self.freshness_label.hide()
         self.cancel_load = named(QPushButton("Cancel"), "cancelLoad", "Cancel loading users")
         self.cancel_load.setToolTip("Stop loading; the users loaded so far stay shown")
