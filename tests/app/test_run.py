@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,3 +110,11 @@ def test_the_sdks_warnings_go_to_the_log_file_not_the_terminal(
     assert "License handshake failed: refused" in text
     assert "UserWarning: TLS verification off" in text
     assert "The sandbox could not be stopped" in text
+
+
+def test_the_console_lets_the_ui_thread_have_the_gil_back_quickly(qapp: Any) -> None:
+    """A worker thread keeps the GIL up to the switch interval whenever the UI thread asks for it
+    back (after every numpy call that let it go): the console shortens it (issue "A million users")."""
+    console_app.create_application("light")
+    assert sys.getswitchinterval() == pytest.approx(console_app.UI_SWITCH_INTERVAL)
+    assert console_app.UI_SWITCH_INTERVAL <= 0.001
