@@ -16,6 +16,7 @@ BENCHMARKS = (
     "users_load",
     "users_stalls",
     "users_snapshot",
+    "second_start",
     "cull",
     "cull_backlog",
     "sandbox_bulk",
