@@ -102,13 +102,14 @@ class Culprits:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self.spans: list[tuple[float, float, str]] = []
+        self.short: list[tuple[float, float]] = []  # callbacks under 1 ms: many add up
         self.samples: list[tuple[float, str]] = []
         self._gc_started = 0.0
         self._run = asyncio.Handle._run
 
     def __enter__(self) -> Culprits:
         gc.callbacks.append(self._gc)
-        spans, run = self.spans, self._run
+        spans, short, run = self.spans, self.short, self._run
 
         def timed_run(handle: asyncio.Handle) -> None:
             label = _label(handle)
@@ -117,6 +118,8 @@ class Culprits:
             ended = time.perf_counter()
             if ended - started >= 0.001:
                 spans.append((started, ended, f"{label} ({(time.thread_time() - cpu) * 1000:.1f} ms CPU)"))
+            else:
+                short.append((started, ended))
 
         asyncio.Handle._run = timed_run  # type: ignore[method-assign, assignment]
         self._thread.start()
@@ -164,6 +167,11 @@ class Culprits:
                 print(f"      {(b - a) * 1000:6.1f} ms  {what}")
             for a, b, what in inside:
                 explained += (b - a) if not what.startswith("gc") else 0.0  # a gc runs inside a callback
+            few = [(max(a, low), min(b, high)) for a, b in self.short if a < high and b > low]
+            if few:
+                took = sum(b - a for a, b in few)
+                explained += took
+                print(f"      {took * 1000:6.1f} ms  {len(few)} callbacks of under 1 ms each")
             rest = (high - low - explained) * 1000
             print(f"      {rest:6.1f} ms  outside asyncio callbacks (Qt, timers, no CPU)")
             stacks = collections.Counter(stack for t, stack in self.samples if low <= t <= high)
