@@ -75,13 +75,12 @@ class _Coalescer:
             self._schedule()
 
     def _schedule(self) -> None:
+        """A flush due now still waits for the loop: it is a callback of its own, never part of the
+        CPU turn that found the rows (a sorted view's relayout is ~10-20 ms at 1,000,000 rows)."""
         if self._pending is not None:
             return
-        wait = self._last + self._interval - time.perf_counter()
-        if wait <= 0:
-            self.flush()
-        else:
-            self._pending = asyncio.get_running_loop().call_later(wait, self.flush)
+        wait = max(0.0, self._last + self._interval - time.perf_counter())
+        self._pending = asyncio.get_running_loop().call_later(wait, self.flush)
 
     def flush(self) -> None:
         if self._pending is not None:
@@ -207,7 +206,8 @@ class _Load:
             for filters in self._searches():
                 await self._load_pages(filters)
             if self.changed_since is None:
-                self.updates.change(self.table.mark_missing(np.flatnonzero(self.seen)))
+                async with cpu_turn():  # a turn of its own: closing the pages freed the sweep's ledger
+                    self.updates.change(self.table.mark_missing(self.seen))
             self.pages_done = True
             self._ask_sign_ins()
             self._sign_ins_progress()
@@ -248,10 +248,10 @@ class _Load:
                 self.total = page.total
                 for chunk in self._chunks(page.users):
                     async with cpu_turn():  # the views hear of the rows before the turn can be cancelled
-                        new_rows, updated = self.table.upsert(self.table.prepare(chunk))
-                        self.updates.add(new_rows)
-                        self.updates.change(updated)
-                        self._saw(new_rows, updated)
+                        done = self.table.upsert_page(self.table.prepare(chunk))
+                        self.updates.add(done.new)
+                        self.updates.change(done.changed)  # a reload: only users that changed
+                        self._saw(done.new, done.found)
                 if page.gone:
                     self._unsee(page.gone)
                 ids = [u.user_id for u in page.users]

@@ -33,6 +33,7 @@ def test_coalescer_sends_first_rows_at_once_then_at_most_every_interval(arun: Ca
             interval=0.2,
         )
         updates.add(range(0, 10))
+        await asyncio.sleep(0)  # a flush is a loop callback of its own, never inside a CPU turn
         assert sent == [("added", range(0, 10))]  # the first page: no waiting
         updates.add(range(10, 20))
         updates.change(np.array([3, 4]))
