@@ -118,11 +118,20 @@ def remove_snapshot(profile: str) -> bool:
     return True
 
 
-def write_snapshot(table: UserTable, path: Path, *, profile: str, project_id: str, taken_at: float) -> bool:
+def write_snapshot(
+    table: UserTable,
+    path: Path,
+    *,
+    profile: str,
+    project_id: str,
+    taken_at: float,
+    wanted: Callable[[], bool] = lambda: True,
+) -> bool:
     """Write the table's rows to `path` at once (0600, atomic). Blocking: run it in a worker thread.
 
     Returns False, leaving `path` as it was, when the table changed while it was read (then a later
-    load writes it again).
+    attempt writes it), or when `wanted()` no longer says so once it is written (the profile's
+    snapshot was turned off or removed meanwhile: nothing is put back).
     """
     version = table.version
     columns = table.columns()  # views: what they hold is read while the file is written
@@ -138,7 +147,7 @@ def write_snapshot(table: UserTable, path: Path, *, profile: str, project_id: st
             "tenant_id": columns.tenant_id,
         }
     )
-    return _write_atomically(path, arrays, keep=lambda: table.version == version)
+    return _write_atomically(path, arrays, keep=lambda: table.version == version and wanted())
 
 
 def read_snapshot(path: Path, *, project_id: str) -> tuple[TableColumns, float]:

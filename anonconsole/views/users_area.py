@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from anonconsole.gateway import Gateway
 
 log = logging.getLogger(__name__)
+WRITE_ATTEMPTS = 3  # writes of a snapshot tried while the table keeps changing under them
+WRITE_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -353,14 +355,22 @@ class UsersArea(QObject):
             await asyncio.wait([earlier])
         path = snapshot_path(place.profile)
         try:
-            await asyncio.to_thread(
-                write_snapshot,
-                self.table,
-                path,
-                profile=place.profile,
-                project_id=place.project_id,
-                taken_at=taken_at,
-            )
+            for attempt in range(WRITE_ATTEMPTS):
+                if attempt:  # the table changed while it was read (a cull, a page's update)
+                    await asyncio.sleep(WRITE_RETRY_SECONDS)
+                if not place.still_kept() or self._place is not place or self.gateway is None:
+                    return  # turned off, or the table is no longer this connection's
+                if await asyncio.to_thread(
+                    write_snapshot,
+                    self.table,
+                    path,
+                    profile=place.profile,
+                    project_id=place.project_id,
+                    taken_at=taken_at,
+                    wanted=place.still_kept,
+                ):
+                    return
+            log.info("The users snapshot %s was not written: the users kept changing", path)
         except OSError as exc:
             if not place.still_kept():  # turned off (its half-written file removed) meanwhile
                 return

@@ -302,3 +302,15 @@ def test_expiries_computed_off_the_ui_thread_are_kept_by_restore(table: UserTabl
     other = UserTable(POLICY, now=lambda: NOW)  # not the policy they were computed for: again
     other.restore(with_expiries(read_snapshot(path, project_id=PROJECT)[0], longer))
     assert np.array_equal(other.columns().numbers["expires"], table.columns().numbers["expires"])
+
+
+def test_a_snapshot_no_longer_wanted_once_written_is_not_put_in_place(
+    table: UserTable, tmp_path: Path
+) -> None:
+    """Turned off (or its profile removed) while it was being written: nothing is put back."""
+    path = tmp_path / "users.npz"
+    assert not write_snapshot(
+        table, path, profile="Staging", project_id=PROJECT, taken_at=NOW, wanted=lambda: False
+    )
+    assert not path.exists()
+    assert not list(tmp_path.iterdir())  # no half-written sibling left either
