@@ -157,36 +157,36 @@ def read_snapshot(path: Path, *, project_id: str) -> tuple[TableColumns, float]:
     there is none, it is damaged or of another format version, or of another project than
     `project_id`.
     """
-    try:
-        with _members(path) as members:
-            header = _header(path, members)
-            if header["project_id"] != project_id:
-                raise SnapshotError(
-                    f"The users snapshot {path} is of project {header['project_id']}, not "
-                    f"{project_id}: it is not used, and the users are loaded again."
-                )
-            columns = _decode(members, header)
-    except SnapshotError:
-        raise
-    except FileNotFoundError:
-        raise SnapshotError(f"There is no users snapshot at {path}.") from None
-    except _DAMAGE as exc:
-        raise _damaged(path, exc) from exc
+    with _opened(path) as (header, members):
+        if header["project_id"] != project_id:
+            raise SnapshotError(
+                f"The users snapshot {path} is of project {header['project_id']}, not "
+                f"{project_id}: it is not used, and the users are loaded again."
+            )
+        columns = _decode(members, header)
     return columns, float(header["taken_at"])
 
 
 def snapshot_info(path: Path) -> SnapshotInfo:
     """The header of the snapshot at `path` alone (cheap: its arrays are not read)."""
+    with _opened(path, only=(_HEADER,)) as (header, _members_read):
+        pass
+    return SnapshotInfo(header["profile"], header["project_id"], float(header["taken_at"]), header["users"])
+
+
+@contextlib.contextmanager
+def _opened(path: Path, only: Sequence[str] = ()) -> Iterator[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+    """The checked header and the members (`_members`) of the snapshot at `path`; whatever goes
+    wrong reading them, in the block too, is a SnapshotError saying so."""
     try:
-        with _members(path, only=(_HEADER,)) as members:
-            header = _header(path, members)
+        with _members(path, only) as members:
+            yield _header(path, members), members
     except SnapshotError:
         raise
     except FileNotFoundError:
         raise SnapshotError(f"There is no users snapshot at {path}.") from None
     except _DAMAGE as exc:
         raise _damaged(path, exc) from exc
-    return SnapshotInfo(header["profile"], header["project_id"], float(header["taken_at"]), header["users"])
 
 
 # ---- writing --------------------------------------------------------------------------------------
