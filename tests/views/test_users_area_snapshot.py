@@ -36,15 +36,20 @@ def new_area(qtbot: Any) -> UsersArea:
     return area
 
 
-async def first_start(sandbox: RunningSandbox, qtbot: Any) -> UsersArea:
-    """A start without a snapshot: every user loaded, then the snapshot written."""
-    area = new_area(qtbot)
+async def start(area: UsersArea, sandbox: RunningSandbox) -> UsersArea:
+    """A start of the profile on `sandbox`'s project, until the load has ended and the snapshot is
+    written."""
     area.read_snapshot_early(SnapshotPlace(PROFILE, sandbox.project_id))
     async with gateway_for(sandbox) as gateway:
         await area.connect_to(gateway)
         await area.wait()
         await area.close()  # waits for the snapshot's writing
     return area
+
+
+async def first_start(sandbox: RunningSandbox, qtbot: Any) -> UsersArea:
+    """A start without a snapshot: every user loaded, then the snapshot written."""
+    return await start(new_area(qtbot), sandbox)
 
 
 @pytest.fixture
@@ -102,14 +107,7 @@ def test_second_start_shows_the_snapshot_then_catches_up_then_finds_deletions(
     area.freshness_changed.connect(on_fresh)
     area.loader.caught_up.connect(on_caught_up)
 
-    async def scenario() -> None:
-        area.read_snapshot_early(SnapshotPlace(PROFILE, seeded.project_id))
-        async with gateway_for(seeded) as gateway:
-            await area.connect_to(gateway)
-            await area.wait()
-            await area.close()
-
-    arun(scenario())
+    arun(start(area, seeded))
     assert at_snapshot == {
         "size": len(first.table),
         "counts": counts_before,
@@ -141,14 +139,7 @@ def test_a_snapshot_of_another_project_is_not_shown(
     messages: list[str] = []
     area.message.connect(lambda text, _error: messages.append(text))
 
-    async def scenario() -> None:
-        area.read_snapshot_early(SnapshotPlace(PROFILE, other.project_id))
-        async with gateway_for(other) as gateway:
-            await area.connect_to(gateway)
-            await area.wait()
-            await area.close()
-
-    arun(scenario())
+    arun(start(area, other))
     assert any(f"is of project {seeded.project_id}" in m for m in messages)
     assert sizes == [len(area.table)], "only the full load's users were ever shown"
     assert area.table.counts()[Kind.ANONYMOUS] + area.table.counts()[Kind.REGULAR] <= len(area.table) < 1500
@@ -166,14 +157,7 @@ def test_a_damaged_snapshot_is_said_and_every_user_loaded(
     messages: list[str] = []
     area.message.connect(lambda text, _error: messages.append(text))
 
-    async def scenario() -> None:
-        area.read_snapshot_early(SnapshotPlace(PROFILE, seeded.project_id))
-        async with gateway_for(seeded) as gateway:
-            await area.connect_to(gateway)
-            await area.wait()
-            await area.close()
-
-    arun(scenario())
+    arun(start(area, seeded))
     assert any("is damaged" in m and "loaded again" in m for m in messages)
     assert len(area.table) == len(first.table)
     snapshot_info(path)  # written again, whole
