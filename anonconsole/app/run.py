@@ -22,13 +22,14 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 import anonconsole
-from anonconsole.app.connections import ConnectionManager
+from anonconsole.app.connections import ConnectionManager, start_reading
 from anonconsole.app.palette import apply_color_scheme
 from anonconsole.launcher.bootstrap import SandboxBootstrap, demo_sandbox_options
 from anonconsole.runtime import gc_policy, messages
 from anonconsole.runtime.ui_collector import UiThreadCollector
 from anonconsole.settings import logs, paths
 from anonconsole.settings.profiles import SANDBOX, ProfileStore
+from anonconsole.settings.snapshot_reading import SnapshotReading
 from anonconsole.views.layout_store import stored_theme
 from anonconsole.views.main_window import MainWindow
 
@@ -192,9 +193,18 @@ def sandbox_bootstrap(options: GuiOptions) -> SandboxBootstrap:
 
 
 async def amain(
-    app: QApplication, window: MainWindow, options: GuiOptions, bootstrap: SandboxBootstrap | None = None
+    app: QApplication,
+    window: MainWindow,
+    options: GuiOptions,
+    bootstrap: SandboxBootstrap | None = None,
+    *,
+    store: ProfileStore | None = None,
+    started: SnapshotReading | None = None,
 ) -> int:
-    """Show the window at once, connect in the background, and clean up when it closes."""
+    """Show the window at once, connect in the background, and clean up when it closes.
+
+    `store`: the profiles, if already read; `started`: the start-up profile's snapshot reading, if
+    begun (`run_gui` begins it before building the window)."""
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(messages.asyncio_exception_handler)
     quit_event = asyncio.Event()
@@ -206,8 +216,9 @@ async def amain(
     window.show()
 
     bootstrap = bootstrap or sandbox_bootstrap(options)
-    store = await asyncio.to_thread(ProfileStore.load)
-    manager = ConnectionManager(window, store, bootstrap)
+    if store is None:
+        store = await asyncio.to_thread(ProfileStore.load)
+    manager = ConnectionManager(window, store, bootstrap, started=started)
     manager.start_in_background()
     result = 0
     try:
@@ -231,16 +242,19 @@ def run_gui(options: GuiOptions | None = None) -> int:
     log_path = setup_logging()
     log.info("AnonConsole %s starting; log at %s", anonconsole.__version__, log_path)
     app = create_application(options.color_scheme or stored_theme())
+    bootstrap = sandbox_bootstrap(options)
+    # The profiles first: the start-up profile's users snapshot is read while the window is built.
+    store = ProfileStore.load()
+    started = start_reading(store, bootstrap)
     window = MainWindow(DEMO_PROFILE)
     if options.screenshot is not None:
         window.resize(*SCREENSHOT_SIZE)
     previous_hook = sys.excepthook
     sys.excepthook = messages.excepthook
-    bootstrap = sandbox_bootstrap(options)
     gc_policy.freeze_start_up_objects()  # before the window shows: later collections stay short
     try:
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-            return runner.run(amain(app, window, options, bootstrap))
+            return runner.run(amain(app, window, options, bootstrap, store=store, started=started))
     except RuntimeError as exc:  # Qt stopped the loop under us (the display went away)
         log.error("AnonConsole stopped: %s", exc)
         return 1

@@ -15,6 +15,8 @@
 - **No full collection during a load** (`no_full_collections`). Each page is ~10,000 JSON containers
   that live a few milliseconds; young collections still run (small and quick), full ones wait for
   the load to end instead of walking the heap every few pages.
+- **None while a snapshot is read back** (`collections_paused`): a worker thread builds a million
+  lasting containers, which are then exempted (`exempt_objects_alive_now`) instead of walked.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ NO_FULL_COLLECTION = 10**9  # a third-generation threshold no load reaches
 
 _loads_running = 0
 _saved_threshold: tuple[int, ...] = ()
+_pauses = 0
 
 
 def freeze_start_up_objects() -> None:
@@ -43,6 +46,22 @@ def exempt_objects_alive_now() -> None:
     users) only to find them alive; they live as long as the table and hold no cycles.
     """
     gc.freeze()
+
+
+@contextmanager
+def collections_paused() -> Iterator[None]:
+    """No collection at all on the UI thread while the block runs (counted, like loads).
+
+    For a worker thread building a million containers that will live on (a users snapshot read
+    back): a young collection on the UI thread in the middle would walk all it built so far only to
+    find it alive (30-45 ms at 1,000,000 users). Exempt what it built before the block ends.
+    """
+    global _pauses
+    _pauses += 1
+    try:
+        yield
+    finally:
+        _pauses -= 1
 
 
 @contextmanager
@@ -67,7 +86,10 @@ def collect_due() -> int:
 
     The rule: the youngest generation once more objects were allocated than its threshold; an
     older one as well once the younger was collected more often than the older's threshold.
+    Nothing while `collections_paused`.
     """
+    if _pauses:
+        return -1
     counts = gc.get_count()
     thresholds = gc.get_threshold()
     if counts[0] <= thresholds[0]:

@@ -12,11 +12,14 @@ import pytest
 from memory_keyring import MemoryKeyring, installed
 from waiting import emitted, until, until_signal
 
-from anonconsole.app.connections import ConnectionManager, SandboxBootstrap
+from anonconsole.app.connections import ConnectionManager, SandboxBootstrap, start_reading
 from anonconsole.launcher.process import SandboxOptions
+from anonconsole.runtime import gc_policy
 from anonconsole.settings import paths
 from anonconsole.settings.profiles import Profile, ProfileStore
+from anonconsole.settings.snapshot_reading import SnapshotReading
 from anonconsole.settings.user_snapshot import snapshot_path
+from anonconsole.views import users_area
 from anonconsole.views.connect_dialog import ConnectDialog
 from anonconsole.views.main_window import MainWindow
 
@@ -296,3 +299,55 @@ def test_a_profile_s_second_connection_shows_its_snapshot_until_the_snapshot_is_
             await window_idle(manager)
 
     arun(scenario(), timeout=240)
+
+
+def test_the_snapshot_read_as_the_process_starts_is_the_one_the_first_connection_shows(
+    qtbot: Any,
+    arun: Callable[..., Any],
+    start_sandbox: Callable[..., Any],
+    tmp_path: Path,
+    memory_keyring: MemoryKeyring,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`run_gui` begins reading the start-up profile's snapshot before the window is built: the
+    first connection takes that reading (no second read), and a profile without one begins none."""
+    project = another_project(start_sandbox)
+    store = ProfileStore.load()
+    staging = remote_profile(project, store)
+    first = manager_for(qtbot, store, tmp_path)
+
+    async def write_the_snapshot() -> None:
+        try:
+            assert await first.switch_to(staging)
+            await until_signal(first.window.users.loading_changed, lambda: first.window.users.table_loaded)
+            await first.window.users.close()  # waits for the snapshot's writing
+        finally:
+            await window_idle(first)
+
+    assert start_reading(store, first.bootstrap) is None  # the sandbox, never loaded: none to read
+    arun(write_the_snapshot(), timeout=240)
+    assert store.startup_profile().name == "Staging"
+    started = start_reading(store, first.bootstrap)
+    assert started is not None
+    assert started.is_of(snapshot_path("Staging"), project.project_id)
+    readings: list[SnapshotReading] = []
+    monkeypatch.setattr(users_area, "SnapshotReading", lambda *a: readings.append(SnapshotReading(*a)))
+    window = MainWindow("…")
+    qtbot.addWidget(window)
+    manager = ConnectionManager(window, store, first.bootstrap, started=started)
+    freshness: list[str] = []
+    window.users.freshness_changed.connect(lambda short, _whole: freshness.append(short))
+
+    async def second_start() -> None:
+        try:
+            await manager.start()
+            await until_signal(window.users.loading_changed, lambda: window.users.table_loaded)
+        finally:
+            await window_idle(manager)
+
+    arun(second_start(), timeout=240)
+    assert any(f.startswith("Users as of") for f in freshness), freshness
+    assert not readings  # the one begun at start was taken
+    assert not gc_policy._pauses  # and every reading's pause has ended
+    store.put(dataclasses.replace(staging, keep_snapshot=False), replacing="Staging")
+    assert start_reading(store, first.bootstrap) is None  # keeps none

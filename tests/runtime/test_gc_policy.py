@@ -40,6 +40,25 @@ def test_collect_due_follows_pythons_rule(thresholds: tuple[int, ...]) -> None:
             gc.enable()
 
 
+def test_no_collection_while_paused_and_again_after_the_last_pause(thresholds: tuple[int, ...]) -> None:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        gc.collect()
+        gc.set_threshold(10, 10, 10)
+        with gc_policy.collections_paused():
+            keep = [[] for _ in range(50)]  # past the young threshold
+            with gc_policy.collections_paused():  # a second, overlapping pause
+                pass
+            assert gc_policy.collect_due() == -1
+            assert gc.get_count()[0] > 10
+        assert gc_policy.collect_due() == 0
+        assert keep
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def test_no_full_collection_during_loads_and_threshold_restored_after_the_last(
     thresholds: tuple[int, ...],
 ) -> None:
