@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+from concurrent.futures import Future
 from dataclasses import replace
 
 from PySide6.QtCore import QObject
@@ -55,15 +57,15 @@ class ConnectionManager(QObject):
         store: ProfileStore,
         bootstrap: SandboxBootstrap,
         *,
-        started: SnapshotReading | None = None,
+        early: EarlyStart | None = None,
     ) -> None:
-        """`started`: the start-up profile's snapshot reading, begun as the process started
-        (`start_reading`); the first connection takes it if it is to that profile."""
+        """`early`: what was begun for the start-up profile as the process started; the first
+        connection takes it if it is to that profile."""
         super().__init__(window)
         self.window = window
         self.store = store
         self.bootstrap = bootstrap
-        self._started_reading = started
+        self._early = early
         self.profile: Profile | None = None
         self.last_failure = ""  # why the last connection attempt failed, in plain words
         self._tasks = TaskOwner("connections")
@@ -95,9 +97,9 @@ class ConnectionManager(QObject):
         """Cancel the connecting still under way and wait until it has ended; a cull stops after
         its batch; an open conversion ends the short sessions it opened for its user."""
         await self._tasks.aclose()
-        if self._started_reading is not None:
-            self._started_reading.drop()
-            self._started_reading = None
+        if self._early is not None:
+            self._early.drop()
+            self._early = None
         await self.culls.aclose()
         await self.user_actions.aclose()
         for wizard in [d for d in self._dialogs if isinstance(d, ConvertWizard)]:
@@ -123,11 +125,17 @@ class ConnectionManager(QObject):
         # The window stops the old connection's work and clears what it showed: from here on the
         # title names `profile`, whose data is not there yet.
         window.set_connecting(profile.name, f"Connecting to {profile.name}…")
-        started, self._started_reading = self._started_reading, None
-        window.users.read_snapshot_early(snapshot_place(self.store, self.bootstrap, profile), started=started)
+        early, self._early = self._early, None
+        if early is not None and early.profile != profile.name:
+            early.drop()
+            early = None
+        window.users.read_snapshot_early(
+            snapshot_place(self.store, self.bootstrap, profile), started=early.reading if early else None
+        )
         gateway: Gateway | None = None
         try:
-            gateway = await Gateway.open(await self._connection(profile))
+            key = early.key if early is not None else None
+            gateway = await Gateway.open(await self._connection(profile, key))
             if not profile.is_sandbox:
                 await gateway.check()
         except (ConfigError, key_store.KeyringUnavailable, GatewayError, SandboxError, OSError) as exc:
@@ -158,22 +166,21 @@ class ConnectionManager(QObject):
         await self.user_actions.offer_resume(gateway)
         return True
 
-    async def _connection(self, profile: Profile) -> Connection:
-        """The profile's Connection, key from the keyring; the sandbox is started or reused first."""
-        if not profile.is_sandbox:
+    async def _connection(self, profile: Profile, key: Future[str] | None = None) -> Connection:
+        """The profile's Connection, key from the keyring (`key`: its reading, begun earlier); the
+        sandbox is started or reused first."""
+
+        async def with_key(project_id: str, base_url: str) -> Connection:
+            if key is not None:
+                return Connection(project_id, base_url, await asyncio.wrap_future(key))
             return await in_thread(
-                lambda: Connection(
-                    profile.project_id, profile.base_url, resolve_key(profile, allow_env=False).key
-                )
+                lambda: Connection(project_id, base_url, resolve_key(profile, allow_env=False).key)
             )
+
+        if not profile.is_sandbox:
+            return await with_key(profile.project_id, profile.base_url)
         try:
-            connection = await in_thread(
-                lambda: Connection(
-                    self.bootstrap.options.project_id,
-                    "http://127.0.0.1",
-                    resolve_key(profile, allow_env=False).key,
-                )
-            )
+            connection = await with_key(self.bootstrap.options.project_id, "http://127.0.0.1")
         except key_store.KeyringUnavailable as exc:
             messages.warning(
                 f"{exc.user_message} Meanwhile the sandbox uses a key kept in memory for this run."
@@ -330,14 +337,30 @@ def snapshot_place(
     return SnapshotPlace(profile.name, project_id, lambda: store.keeps_snapshot(profile))
 
 
-def start_reading(store: ProfileStore, bootstrap: SandboxBootstrap) -> SnapshotReading | None:
-    """Begin reading the start-up profile's users snapshot now, in a worker thread (at process
-    start: by the time the window is built and connected, ~0.8 s at 1,000,000 users, it is read).
-    None when that profile keeps no snapshot or has none yet."""
-    place = snapshot_place(store, bootstrap, store.startup_profile())
-    if place is None:
-        return None
-    path = snapshot_path(place.profile)
-    if not path.exists():
-        return None
-    return SnapshotReading(path, place.project_id)
+class EarlyStart:
+    """What `run_gui` begins for the start-up profile before it builds the window, each in a thread
+    of its own: the read of its users snapshot (~0.8 s at 1,000,000 users) and of its key from the
+    keyring (~0.3 s with a Secret Service). The first connection to that profile takes both, so they
+    overlap building the window instead of following it.
+    """
+
+    def __init__(self, store: ProfileStore, bootstrap: SandboxBootstrap) -> None:
+        profile = store.startup_profile()
+        self.profile = profile.name
+        self.key: Future[str] = Future()
+        threading.Thread(target=self._read_key, args=(profile,), name="key-read", daemon=True).start()
+        self.reading: SnapshotReading | None = None
+        place = snapshot_place(store, bootstrap, profile)
+        if place is not None and snapshot_path(place.profile).exists():
+            self.reading = SnapshotReading(snapshot_path(place.profile), place.project_id)
+
+    def drop(self) -> None:
+        """Not taken (another profile was connected, or none): the snapshot reading is dropped."""
+        if self.reading is not None:
+            self.reading.drop()
+
+    def _read_key(self, profile: Profile) -> None:
+        try:
+            self.key.set_result(resolve_key(profile, allow_env=False).key)
+        except BaseException as exc:  # handed to the connection, which says what to do
+            self.key.set_exception(exc)

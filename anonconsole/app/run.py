@@ -22,14 +22,13 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 import anonconsole
-from anonconsole.app.connections import ConnectionManager, start_reading
+from anonconsole.app.connections import ConnectionManager, EarlyStart
 from anonconsole.app.palette import apply_color_scheme
 from anonconsole.launcher.bootstrap import SandboxBootstrap, demo_sandbox_options
 from anonconsole.runtime import gc_policy, messages
 from anonconsole.runtime.ui_collector import UiThreadCollector
 from anonconsole.settings import logs, paths
 from anonconsole.settings.profiles import SANDBOX, ProfileStore
-from anonconsole.settings.snapshot_reading import SnapshotReading
 from anonconsole.views.layout_store import stored_theme
 from anonconsole.views.main_window import MainWindow
 
@@ -199,12 +198,12 @@ async def amain(
     bootstrap: SandboxBootstrap | None = None,
     *,
     store: ProfileStore | None = None,
-    started: SnapshotReading | None = None,
+    early: EarlyStart | None = None,
 ) -> int:
     """Show the window at once, connect in the background, and clean up when it closes.
 
-    `store`: the profiles, if already read; `started`: the start-up profile's snapshot reading, if
-    begun (`run_gui` begins it before building the window)."""
+    `store`: the profiles, if already read; `early`: what `run_gui` began for the start-up profile
+    before building the window."""
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(messages.asyncio_exception_handler)
     quit_event = asyncio.Event()
@@ -218,7 +217,7 @@ async def amain(
     bootstrap = bootstrap or sandbox_bootstrap(options)
     if store is None:
         store = await asyncio.to_thread(ProfileStore.load)
-    manager = ConnectionManager(window, store, bootstrap, started=started)
+    manager = ConnectionManager(window, store, bootstrap, early=early)
     manager.start_in_background()
     result = 0
     try:
@@ -243,9 +242,9 @@ def run_gui(options: GuiOptions | None = None) -> int:
     log.info("AnonConsole %s starting; log at %s", anonconsole.__version__, log_path)
     app = create_application(options.color_scheme or stored_theme())
     bootstrap = sandbox_bootstrap(options)
-    # The profiles first: the start-up profile's users snapshot is read while the window is built.
+    # The profiles first: the start-up profile's snapshot and key are read while the window is built.
     store = ProfileStore.load()
-    started = start_reading(store, bootstrap)
+    early = EarlyStart(store, bootstrap)
     window = MainWindow(DEMO_PROFILE)
     if options.screenshot is not None:
         window.resize(*SCREENSHOT_SIZE)
@@ -254,7 +253,7 @@ def run_gui(options: GuiOptions | None = None) -> int:
     gc_policy.freeze_start_up_objects()  # before the window shows: later collections stay short
     try:
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
-            return runner.run(amain(app, window, options, bootstrap, store=store, started=started))
+            return runner.run(amain(app, window, options, bootstrap, store=store, early=early))
     except RuntimeError as exc:  # Qt stopped the loop under us (the display went away)
         log.error("AnonConsole stopped: %s", exc)
         return 1

@@ -12,7 +12,8 @@ import pytest
 from memory_keyring import MemoryKeyring, installed
 from waiting import emitted, until, until_signal
 
-from anonconsole.app.connections import ConnectionManager, SandboxBootstrap, start_reading
+from anonconsole.app import connections
+from anonconsole.app.connections import ConnectionManager, EarlyStart, SandboxBootstrap
 from anonconsole.launcher.process import SandboxOptions
 from anonconsole.runtime import gc_policy
 from anonconsole.settings import paths
@@ -301,7 +302,7 @@ def test_a_profile_s_second_connection_shows_its_snapshot_until_the_snapshot_is_
     arun(scenario(), timeout=240)
 
 
-def test_the_snapshot_read_as_the_process_starts_is_the_one_the_first_connection_shows(
+def test_what_is_read_as_the_process_starts_is_what_the_first_connection_uses(
     qtbot: Any,
     arun: Callable[..., Any],
     start_sandbox: Callable[..., Any],
@@ -309,8 +310,8 @@ def test_the_snapshot_read_as_the_process_starts_is_the_one_the_first_connection
     memory_keyring: MemoryKeyring,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`run_gui` begins reading the start-up profile's snapshot before the window is built: the
-    first connection takes that reading (no second read), and a profile without one begins none."""
+    """`run_gui` begins reading the start-up profile's snapshot and key before the window is built:
+    the first connection takes both (no second read); a profile without a snapshot reads none."""
     project = another_project(start_sandbox)
     store = ProfileStore.load()
     staging = remote_profile(project, store)
@@ -324,17 +325,22 @@ def test_the_snapshot_read_as_the_process_starts_is_the_one_the_first_connection
         finally:
             await window_idle(first)
 
-    assert start_reading(store, first.bootstrap) is None  # the sandbox, never loaded: none to read
+    never_loaded = EarlyStart(store, first.bootstrap)
+    assert never_loaded.profile == "Sandbox (demo)"
+    assert never_loaded.reading is None
     arun(write_the_snapshot(), timeout=240)
-    assert store.startup_profile().name == "Staging"
-    started = start_reading(store, first.bootstrap)
-    assert started is not None
-    assert started.is_of(snapshot_path("Staging"), project.project_id)
+    early = EarlyStart(store, first.bootstrap)
+    assert early.profile == "Staging"
+    assert early.reading is not None
+    assert early.reading.is_of(snapshot_path("Staging"), project.project_id)
+    assert early.key.result(timeout=10) == project.management_key
     readings: list[SnapshotReading] = []
     monkeypatch.setattr(users_area, "SnapshotReading", lambda *a: readings.append(SnapshotReading(*a)))
+    keys: list[str] = []
+    monkeypatch.setattr(connections, "resolve_key", lambda profile, **_: keys.append(profile.name))
     window = MainWindow("…")
     qtbot.addWidget(window)
-    manager = ConnectionManager(window, store, first.bootstrap, started=started)
+    manager = ConnectionManager(window, store, first.bootstrap, early=early)
     freshness: list[str] = []
     window.users.freshness_changed.connect(lambda short, _whole: freshness.append(short))
 
@@ -347,7 +353,8 @@ def test_the_snapshot_read_as_the_process_starts_is_the_one_the_first_connection
 
     arun(second_start(), timeout=240)
     assert any(f.startswith("Users as of") for f in freshness), freshness
-    assert not readings  # the one begun at start was taken
+    assert not readings  # what was begun at start was taken
+    assert not keys
     assert not gc_policy._pauses  # and every reading's pause has ended
     store.put(dataclasses.replace(staging, keep_snapshot=False), replacing="Staging")
-    assert start_reading(store, first.bootstrap) is None  # keeps none
+    assert EarlyStart(store, first.bootstrap).reading is None  # keeps none
