@@ -29,7 +29,7 @@ Pure Python + numpy: no Qt, no I/O.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -295,8 +295,10 @@ def lifecycle_steps(
     """`lifecycle` as short steps: each `next` does about a millisecond of work; the last returns
     the result.
 
-    The table's columns are copied in the first step, so rows that arrive or change meanwhile do
-    not mix two states of the table into one picture (they show in the next computation).
+    The table's columns are copied first, a column a step (each a few ms at 1,000,000 rows), and
+    copied again should the table change between two of those steps: rows that arrive or change
+    meanwhile do not mix two states of the table into one picture (they show in the next
+    computation).
     """
     options = options or Options()
     months, weeks = options.months, options.weeks
@@ -304,10 +306,9 @@ def lifecycle_steps(
     if months < 1 or weeks < 1:
         raise ValueError("The lifecycle needs at least one month and one week.")
     now = int(now)
-    snapshot = _Snapshot(table, now)
+    snapshot = yield from _Snapshot.copied(table, now)
     month_periods = _months(now, months)
     week_periods = _weeks(now, weeks)
-    yield
 
     # The log: users converted and culled per month; the converted ones count as created too.
     log = _LogCounts(month_periods)
@@ -483,25 +484,41 @@ class _Snapshot:
             anonymous user keeps its kind), or converted by this console (filled in from the log).
     """
 
-    def __init__(self, table: UserTable, now: int) -> None:
+    @classmethod
+    def copied(cls, table: UserTable, now: int) -> Generator[None, None, _Snapshot]:
+        """The snapshot of `table`, a column a step; copied again if the table changed meanwhile."""
+        snapshot = cls.__new__(cls)
+        while True:
+            version = table.version
+            yield from snapshot._copy(table, now)
+            if table.version == version:
+                return snapshot
+
+    def _copy(self, table: UserTable, now: int) -> Iterator[None]:
         size = len(table)
         self.size = size
-        self.present = ~table.gone_mask()[:size]
-        self.slot = np.full(size, -1, dtype=np.int8)
-        for slot, kind in enumerate(_ACTIVE_KINDS):
-            self.slot[table.kind_mask(kind)[:size] & self.present] = slot
-        self.anonymous = self.slot == 0
-        self.came_anonymous = table.kind_mask(Kind.ANONYMOUS)[:size]
-        self.created = table.created_times()[:size].copy()
-        self.last_sign_in = table.last_sign_ins()[:size].copy()
-        self.expires = table.expiry_times()[:size].copy()
+        self.now = now
         policy = table.policy
         self.cutoff = (
             None
             if policy.refresh_seconds is None
             else cutoff_for(now, policy.refresh_seconds, policy.grace_seconds)
         )
-        self.now = now
+        self.present = ~table.gone_mask()[:size]
+        yield
+        self.slot = np.full(size, -1, dtype=np.int8)
+        for slot, kind in enumerate(_ACTIVE_KINDS):
+            self.slot[table.kind_mask(kind)[:size] & self.present] = slot
+            yield
+        self.anonymous = self.slot == 0
+        self.came_anonymous = table.kind_mask(Kind.ANONYMOUS)[:size]
+        yield
+        self.created = table.created_times()[:size].copy()
+        yield
+        self.last_sign_in = table.last_sign_ins()[:size].copy()
+        yield
+        self.expires = table.expiry_times()[:size].copy()
+        yield
 
 
 class _Counts:

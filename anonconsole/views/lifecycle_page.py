@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from datetime import UTC, datetime
 
 from PySide6.QtCharts import (
@@ -408,7 +408,7 @@ class LifecyclePage(QWidget):
         self, table: UserTable, entries: Sequence[LoggedChange], now: int
     ) -> Lifecycle:
         picture = await run_steps(lifecycle_steps(table, entries, now=now, options=self.options))
-        self.show_lifecycle(picture)
+        await run_steps(self._drawing(picture))  # a chart a turn: ~10 ms each at 1,000,000 users
         return picture
 
     def clear(self, text: str = NO_USERS_TEXT) -> None:
@@ -429,16 +429,20 @@ class LifecyclePage(QWidget):
     # ---- drawing --------------------------------------------------------------------------------
     def show_lifecycle(self, picture: Lifecycle) -> None:
         """Draw `picture` (the empty state when it has no users)."""
+        for _step in self._drawing(picture):
+            pass
+
+    def _drawing(self, picture: Lifecycle) -> Generator[None, None, None]:
+        """`show_lifecycle` as steps, a chart each."""
         if not picture.users:
             self._show_empty(NO_USERS_TEXT)
             self.shown.emit(picture)
             return
         self.picture = picture
         self._show_header(picture)
-        self._show_funnel(picture)
-        self._show_ages(picture)
-        self._show_expirations(picture)
-        self._show_active(picture)
+        for draw in (self._show_funnel, self._show_ages, self._show_expirations, self._show_active):
+            yield
+            draw(picture)
         self.pages.setCurrentIndex(0)
         self.shown.emit(picture)
 

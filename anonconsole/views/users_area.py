@@ -283,6 +283,11 @@ class UsersArea(QObject):
         if self._writing is not None:  # not cancelled: a start after this one reads it whole
             await asyncio.wait([self._writing])
 
+    async def snapshot_written(self) -> None:
+        """Until the users snapshot being written (if one is) has been written, or given up."""
+        if self._writing is not None:
+            await asyncio.wait([self._writing])
+
     def _drop_reading(self) -> None:
         """A snapshot reading not taken by a connection: dropped (collections resume)."""
         if self._snapshot is not None:
