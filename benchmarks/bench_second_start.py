@@ -252,6 +252,26 @@ def _one_start(env: dict[str, str], log: Path) -> float:
                 child.wait()
 
 
+def settle(pid: int, busy: float = 0.05, most: float = 120.0) -> None:
+    """Until process `pid` uses under `busy` of a CPU over a second (at most `most` s): a sandbox
+    that has just opened a database of 1,000,000 users works on for a while, which a start measured
+    meanwhile would include (Descope's servers are not on the user's machine)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def cpu_seconds() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+    deadline = time.monotonic() + most
+    before = cpu_seconds()
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = cpu_seconds()
+        if now - before < busy:
+            return
+        before = now
+
+
 async def sandbox_total(connection: Connection) -> int:
     async with await Gateway.open(connection) as gateway:
         _users, total = await gateway.search_users(None, 0, 1)
@@ -259,7 +279,12 @@ async def sandbox_total(connection: Connection) -> int:
 
 
 def run(
-    users: int | None = None, *, keep: Path | None = None, culprits: bool = False, starts_only: bool = False
+    users: int | None = None,
+    *,
+    keep: Path | None = None,
+    culprits: bool = False,
+    starts_only: bool = False,
+    sandbox_nice: int = 0,
 ) -> None:
     n = users or 1_000_000
     app = create_application("light")
@@ -300,7 +325,14 @@ def run(
         limited = SandboxOptions(db=db, rate_limits="descope")
         with SandboxProcess(limited, key) as sandbox:
             connection = Connection(limited.project_id, sandbox.start(timeout=300), key)
+            if sandbox_nice and sandbox.pid is not None:
+                # Descope's servers are not on the user's machine: here the sandbox serving 1,000,000
+                # users shares the two CPUs with the console, which its stalls would otherwise include.
+                os.setpriority(os.PRIO_PROCESS, sandbox.pid, sandbox_nice)
+                print(f"  sandbox at nice {sandbox_nice}: the console first for the CPUs")
 
+            if sandbox.pid is not None:
+                settle(sandbox.pid)
             whole = process_starts(connection, snapshot_path(PROFILE), folder / "gui-home")
 
             async def measure() -> dict[str, float]:
@@ -346,5 +378,12 @@ if __name__ == "__main__":
     parser.add_argument(
         "--starts-only", action="store_true", help="only the new processes' starts (no change, no full pass)"
     )
+    parser.add_argument("--sandbox-nice", type=int, default=0, help="run the sandbox at this niceness (0-19)")
     args = parser.parse_args()
-    run(args.users, keep=args.keep, culprits=args.culprits, starts_only=args.starts_only)
+    run(
+        args.users,
+        keep=args.keep,
+        culprits=args.culprits,
+        starts_only=args.starts_only,
+        sandbox_nice=args.sandbox_nice,
+    )

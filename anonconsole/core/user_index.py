@@ -42,7 +42,7 @@ class UserIndex:
         self._recent: dict[str, int] = {}
 
     @classmethod
-    def of(cls, user_ids: Sequence[str], ids: Callable[[], np.ndarray]) -> UserIndex:
+    def of(cls, user_ids: Sequence[str] | np.ndarray, ids: Callable[[], np.ndarray]) -> UserIndex:
         """The index of rows 0… holding `user_ids` (distinct), e.g. a table read back."""
         index = cls(ids)
         hashes = mapped(_hash, user_ids, np.int64)  # a slice at a time: it runs in a worker thread

@@ -338,8 +338,8 @@ class TableColumns:
             rest (given, middle and family name, role names, picture, custom attributes).
         numbers: per `NUMBER_TYPES`, an array of that type (kind and status codes, flags, times).
         haystack: the rows' search texts.
-        index: user ID -> row (made where the columns are, off the UI thread); None to have
-            `restore` make it.
+        index: user ID -> row (made where the columns are, off the UI thread); None: the table
+            makes it later (`UserTable.index_to_make`, or on first use).
         expiries_for: the policy the expiries were computed for (`with_expiries`); `restore`
             computes them again unless it is the table's.
     """
@@ -416,7 +416,7 @@ class UserTable:
     # ---- building -------------------------------------------------------------------------------
     def clear(self) -> None:
         self._fields = _StoredFields()
-        self._index = UserIndex(self._user_id_column)
+        self._made_index: UserIndex | None = UserIndex(self._user_id_column)  # None: not made yet
         # Columns a page brings (see `prepare`) ...
         self._kind = _Growable(np.int8)
         self._status = _Growable(np.int8)
@@ -497,11 +497,9 @@ class UserTable:
         for name, column in {**adopted, "gone": self._gone}.items():
             _adopt(column, columns.numbers[name].astype(NUMBER_TYPES[name], copy=False), size)
         self._haystack = columns.haystack
-        if columns.index is None:
-            self._index = UserIndex.of(self._fields.user_id.view.tolist(), self._user_id_column)
-        else:
-            self._index = columns.index
-            self._index.bind(self._user_id_column)
+        self._made_index = columns.index  # None: made by `index_to_make`, or on first use
+        if columns.index is not None:
+            columns.index.bind(self._user_id_column)
         everyone = np.arange(size, dtype=np.int64)
         if columns.tenant_id != self.policy.tenant_id:
             self._reclassify(everyone)
@@ -509,6 +507,30 @@ class UserTable:
             self._update_expiry(everyone)
         self._tally = None
         self._version += 1
+
+    def _index(self) -> UserIndex:
+        """User ID -> row; made now (~150 ms at 1,000,000 rows) if a restore left it unmade and
+        `index_to_make` has not made it yet."""
+        if self._made_index is None:
+            self._made_index = UserIndex.of(self._fields.user_id.view[: len(self)], self._user_id_column)
+        return self._made_index
+
+    def index_to_make(self) -> Callable[[], UserIndex] | None:
+        """A restore leaves the user ID index unmade, so that the rows show before it is (a read
+        snapshot's users at once): then a function making it from the rows as they are now, for a
+        worker thread (it only reads their IDs, which never change), to hand to `adopt_index`.
+        None once it is made."""
+        if self._made_index is not None:
+            return None
+        ids = self._fields.user_id.view[: len(self)]
+        return lambda: UserIndex.of(ids, lambda: ids)
+
+    def adopt_index(self, index: UserIndex) -> None:
+        """Take `index` (from `index_to_make`) unless one was made meanwhile (rows were looked up or
+        added: that one is as good, and newer)."""
+        if self._made_index is None and len(index) == len(self):
+            index.bind(self._user_id_column)
+            self._made_index = index
 
     def reserve(self, total: int) -> None:
         """Allocate every column for `total` users at once (no regrowth while pages arrive), with 2%
@@ -571,7 +593,7 @@ class UserTable:
         first = len(self)
         fresh: list[int] = []  # positions in the page
         updated: dict[int, int] = {}  # table row: position in the page
-        known = self._index.rows(page.fields.user_id).tolist()
+        known = self._index().rows(page.fields.user_id).tolist()
         new_ids: dict[str, int] = {}  # new user ID: its row
         for position, (user_id, row) in enumerate(zip(page.fields.user_id, known, strict=True)):
             if row >= 0:
@@ -590,7 +612,7 @@ class UserTable:
         self._tally_rows(changed, -1)
         if fresh:
             self._extend(page, None if len(fresh) == len(page) else fresh)
-            self._index.add_many(new_ids.items())
+            self._index().add_many(new_ids.items())
         if len(changed):
             self._overwrite(changed, page, positions)
         new_rows = range(first, len(self))
@@ -675,7 +697,7 @@ class UserTable:
 
     def rows_of(self, user_ids: Iterable[str]) -> Rows:
         """The rows of these users (IDs the table does not hold are left out)."""
-        found = self._index.rows(list(user_ids))
+        found = self._index().rows(list(user_ids))
         return found[found >= 0]
 
     def hide_users(self, user_ids: Iterable[str]) -> Rows:
@@ -768,7 +790,7 @@ class UserTable:
 
     def set_last_sign_ins(self, latest: Mapping[str, int]) -> Rows:
         """Record last sign-in times (epoch seconds) from login history; returns the rows changed."""
-        rows = self._index.rows(list(latest))
+        rows = self._index().rows(list(latest))
         known = rows >= 0
         if not known.any():
             return np.zeros(0, dtype=np.int64)
@@ -867,7 +889,7 @@ class UserTable:
         return bool(self._verified_phone.data[row])
 
     def row_of(self, user_id: str) -> int | None:
-        return self._index.get(user_id)
+        return self._index().get(user_id)
 
     def kind(self, row: int) -> Kind:
         return KIND_CODES[int(self._kind.view[row])]

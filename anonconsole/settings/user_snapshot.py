@@ -53,7 +53,6 @@ import numpy as np
 from anonconsole.core.haystack import Haystack
 from anonconsole.core.records import EMPTY_MAPPING, UserTenant
 from anonconsole.core.slices import SLICE
-from anonconsole.core.user_index import UserIndex
 from anonconsole.core.user_table import (
     FIELD_NAMES,
     NUMBER_TYPES,
@@ -387,7 +386,9 @@ def _decode(members: Any, header: Mapping[str, Any]) -> TableColumns:
         if len(values) != size:
             raise ValueError(f"a column of {len(values)} rows, not {size}")
         out = np.empty(capacity, dtype=object)
-        out[:size] = values if isinstance(values, np.ndarray) else np.fromiter(values, object, size)
+        for start in range(0, size, SLICE):  # a slice at a time: the GIL is let go between two
+            part = values[start : start + SLICE]
+            out[start : start + len(part)] = part if isinstance(part, np.ndarray) else _objects(part)
         return out
 
     def index(name: str, distinct: int) -> np.ndarray:
@@ -441,7 +442,6 @@ def _decode(members: Any, header: Mapping[str, Any]) -> TableColumns:
         fields=fields,
         numbers=numbers,
         haystack=Haystack.of_matrix(matrix, capacity),
-        index=UserIndex.of(user_ids, lambda: fields["user_id"]),
     )
 
 
