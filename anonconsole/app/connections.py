@@ -338,10 +338,10 @@ def snapshot_place(
 
 
 class EarlyStart:
-    """What `run_gui` begins for the start-up profile before it builds the window, each in a thread
-    of its own: the read of its users snapshot (~0.8 s at 1,000,000 users) and of its key from the
+    """What `run_gui` begins for the start-up profile before the event loop runs, each in a thread
+    of its own: the read of its users snapshot (~0.6 s at 1,000,000 users) and of its key from the
     keyring (~0.3 s with a Secret Service). The first connection to that profile takes both, so they
-    overlap building the window instead of following it.
+    overlap showing the window and connecting instead of following them.
     """
 
     def __init__(self, store: ProfileStore, bootstrap: SandboxBootstrap) -> None:

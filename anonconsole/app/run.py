@@ -203,7 +203,7 @@ async def amain(
     """Show the window at once, connect in the background, and clean up when it closes.
 
     `store`: the profiles, if already read; `early`: what `run_gui` began for the start-up profile
-    before building the window."""
+    before its event loop runs."""
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(messages.asyncio_exception_handler)
     quit_event = asyncio.Event()
@@ -242,15 +242,16 @@ def run_gui(options: GuiOptions | None = None) -> int:
     log.info("AnonConsole %s starting; log at %s", anonconsole.__version__, log_path)
     app = create_application(options.color_scheme or stored_theme())
     bootstrap = sandbox_bootstrap(options)
-    # The profiles first: the start-up profile's snapshot and key are read while the window is built.
     store = ProfileStore.load()
-    early = EarlyStart(store, bootstrap)
     window = MainWindow(DEMO_PROFILE)
     if options.screenshot is not None:
         window.resize(*SCREENSHOT_SIZE)
     previous_hook = sys.excepthook
     sys.excepthook = messages.excepthook
     gc_policy.freeze_start_up_objects()  # before the window shows: later collections stay short
+    # The start-up profile's snapshot and key are read from now on, while the window shows and
+    # connects (after the collection just above, which would walk every row read so far).
+    early = EarlyStart(store, bootstrap)
     try:
         with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
             return runner.run(amain(app, window, options, bootstrap, store=store, early=early))

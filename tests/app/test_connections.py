@@ -311,7 +311,7 @@ def test_what_is_read_as_the_process_starts_is_what_the_first_connection_uses(
     memory_keyring: MemoryKeyring,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`run_gui` begins reading the start-up profile's snapshot and key before the window is built:
+    """`run_gui` begins reading the start-up profile's snapshot and key as the process starts:
     the first connection takes both (no second read); a profile without a snapshot reads none."""
     project = another_project(start_sandbox)
     store = ProfileStore.load()
