@@ -54,7 +54,7 @@ from anonconsole.settings.user_snapshot import snapshot_path
 from anonconsole.views.main_window import MainWindow
 from anonconsole.views.users_area import SnapshotPlace
 from benchmarks import bench_cold_start
-from benchmarks.bench_users_stalls import Culprits, GapMeter
+from benchmarks.bench_users_stalls import Culprits, GapMeter, lower_priority
 
 PROFILE = "Bench"
 BASELINE = {"every_count_s": 216.5, "stall_ms": 135.0}
@@ -328,10 +328,7 @@ def run(
         with SandboxProcess(limited, key) as sandbox:
             connection = Connection(limited.project_id, sandbox.start(timeout=300), key)
             if sandbox_nice and sandbox.pid is not None:
-                # Descope's servers are not on the user's machine: here the sandbox serving 1,000,000
-                # users shares the two CPUs with the console, which its stalls would otherwise include.
-                os.setpriority(os.PRIO_PROCESS, sandbox.pid, sandbox_nice)
-                print(f"  sandbox at nice {sandbox_nice}: the console first for the CPUs")
+                lower_priority(sandbox.pid, sandbox_nice)
 
             if sandbox.pid is not None:
                 settle(sandbox.pid)

@@ -269,12 +269,17 @@ def run(
             ready = time.perf_counter() - seeding
             print(f"sandbox with {n:,} users ready in {ready:.0f} s (rate limits {rate_limits})")
             if sandbox_nice and sandbox.pid is not None:
-                # Descope's servers are not on the user's machine: here the sandbox serving 1,000,000
-                # users takes most of a CPU, which a stall of the console's would otherwise include.
-                os.setpriority(os.PRIO_PROCESS, sandbox.pid, sandbox_nice)
-                print(f"sandbox at nice {sandbox_nice}: the console first for the CPUs")
+                lower_priority(sandbox.pid, sandbox_nice)
             with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(app)) as runner:
                 runner.run(measure(connection, **opts))  # type: ignore[arg-type]
+
+
+def lower_priority(pid: int, nice: int) -> None:
+    """Run the sandbox `pid` at niceness `nice`. Descope's servers are not on the user's machine:
+    here the sandbox serving 1,000,000 users shares the CPUs with the console, and a stall of the
+    console's would otherwise include the sandbox's work."""
+    os.setpriority(os.PRIO_PROCESS, pid, nice)
+    print(f"  sandbox at nice {nice}: the console first for the CPUs")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -351,8 +351,9 @@ class EarlyStart:
         threading.Thread(target=self._read_key, args=(profile,), name="key-read", daemon=True).start()
         self.reading: SnapshotReading | None = None
         place = snapshot_place(store, bootstrap, profile)
-        if place is not None and snapshot_path(place.profile).exists():
-            self.reading = SnapshotReading(snapshot_path(place.profile), place.project_id)
+        path = snapshot_path(profile.name)
+        if place is not None and path.exists():
+            self.reading = SnapshotReading(path, place.project_id)
 
     def drop(self) -> None:
         """Not taken (another profile was connected, or none): the snapshot reading is dropped."""
