@@ -166,6 +166,17 @@ def another_project(start_sandbox: Callable[..., Any]) -> Any:
     return start_sandbox(project_id="P2ConnectionTests".ljust(28, "0"), users=120)
 
 
+def staging_on_another_project(
+    qtbot: Any, start_sandbox: Callable[..., Any], tmp_path: Path
+) -> tuple[Any, ProfileStore, Profile, ConnectionManager]:
+    """A sandbox of a project of its own, a "Staging" profile aimed at it (key in the keyring), and
+    a window's manager over the profiles."""
+    project = another_project(start_sandbox)
+    store = ProfileStore.load()
+    staging = remote_profile(project, store)
+    return project, store, staging, manager_for(qtbot, store, tmp_path)
+
+
 def test_a_failed_switch_shows_nothing_of_the_previous_project(
     qtbot: Any,
     arun: Callable[..., Any],
@@ -262,10 +273,7 @@ def test_a_profile_s_second_connection_shows_its_snapshot_until_the_snapshot_is_
 ) -> None:
     """Issue "A million users": the snapshot written after a load is what the next connection of
     that profile shows at once; turned off, it is gone and never written again."""
-    project = another_project(start_sandbox)
-    store = ProfileStore.load()
-    staging = remote_profile(project, store)
-    manager = manager_for(qtbot, store, tmp_path)
+    project, store, staging, manager = staging_on_another_project(qtbot, start_sandbox, tmp_path)
     window = manager.window
     freshness: list[str] = []
     window.users.freshness_changed.connect(lambda short, _whole: freshness.append(short))
@@ -313,10 +321,7 @@ def test_what_is_read_as_the_process_starts_is_what_the_first_connection_uses(
 ) -> None:
     """`run_gui` begins reading the start-up profile's snapshot and key as the process starts:
     the first connection takes both (no second read); a profile without a snapshot reads none."""
-    project = another_project(start_sandbox)
-    store = ProfileStore.load()
-    staging = remote_profile(project, store)
-    first = manager_for(qtbot, store, tmp_path)
+    project, store, staging, first = staging_on_another_project(qtbot, start_sandbox, tmp_path)
 
     async def write_the_snapshot() -> None:
         try:
@@ -371,10 +376,7 @@ def test_the_lifecycle_is_drawn_after_the_users_snapshot_is_written_not_beside_i
 ) -> None:
     """Both at once, the Lifecycle's steps on the UI thread waited for the GIL held by the writer's
     thread: at 1,000,000 users the window stalled 40-60 ms at a time."""
-    project = another_project(start_sandbox)
-    store = ProfileStore.load()
-    staging = remote_profile(project, store)
-    manager = manager_for(qtbot, store, tmp_path)
+    project, store, staging, manager = staging_on_another_project(qtbot, start_sandbox, tmp_path)
     window = manager.window
     write = users_area.write_snapshot
 
